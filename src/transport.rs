@@ -1,0 +1,147 @@
+//! What runs under the generated client on every request: auth and version headers,
+//! per-attempt timeout, and a bounded read of the body that remembers the status.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::generated;
+
+/// The header the Console API reads the key from.
+pub(crate) const API_KEY_HEADER: HeaderName = HeaderName::from_static("statsig-api-key");
+/// The header that pins the Console API's behaviour to the version this crate was written for.
+pub(crate) const API_VERSION_HEADER: HeaderName = HeaderName::from_static("statsig-api-version");
+/// The API version this crate speaks; the spec's `info.version`.
+pub const API_VERSION: &str = "20240601";
+
+/// Settings shared by a [`crate::Client`] and all its clones.
+pub(crate) struct Shared {
+    pub(crate) api_key: SecretString,
+    pub(crate) api_key_header: HeaderValue,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) timeout: Duration,
+    pub(crate) max_response_bytes: usize,
+}
+
+impl Shared {
+    /// Replaces every occurrence of the key in server-provided text.
+    pub(crate) fn redact(&self, text: String) -> String {
+        let key = self.api_key.expose_secret();
+        // Short strings would match ordinary text; real Console keys are long.
+        if key.len() >= 8 && text.contains(key) {
+            text.replace(key, "[REDACTED]")
+        } else {
+            text
+        }
+    }
+}
+
+/// What the transport saw of the response, kept for error reporting.
+#[derive(Clone)]
+pub(crate) struct ResponseRecord {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) truncated: bool,
+}
+
+/// Per-call state the facade attaches to the generated client (progenitor's "inner" value).
+///
+/// It is public only because the generated client's constructor names it; it has no public
+/// constructor, so the only way to get a generated client is [`crate::Client::raw`].
+#[derive(Clone)]
+pub struct CallContext {
+    pub(crate) shared: Arc<Shared>,
+    record: Arc<Mutex<Option<ResponseRecord>>>,
+}
+
+impl std::fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext").finish_non_exhaustive()
+    }
+}
+
+impl CallContext {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            record: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub(crate) fn take_record(&self) -> Option<ResponseRecord> {
+        self.record
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn store_record(&self, record: ResponseRecord) {
+        *self.record.lock().unwrap_or_else(PoisonError::into_inner) = Some(record);
+    }
+
+    fn decorate(&self, request: &mut reqwest::Request) {
+        let headers = request.headers_mut();
+        headers.insert(API_KEY_HEADER, self.shared.api_key_header.clone());
+        headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
+        headers.insert(USER_AGENT, self.shared.user_agent.clone());
+        *request.timeout_mut() = Some(self.shared.timeout);
+    }
+
+    /// Reads the whole body (up to the limit) so that errors can quote it and keep the
+    /// status, then hands the generated code an equivalent in-memory response.
+    async fn buffer(&self, mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let version = response.version();
+        self.store_record(ResponseRecord {
+            status,
+            headers: headers.clone(),
+            body: Bytes::new(),
+            truncated: false,
+        });
+        let limit = self.shared.max_response_bytes;
+        let expected = response.content_length().unwrap_or(0);
+        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit));
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await? {
+            let room = limit - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = Bytes::from(body);
+        self.store_record(ResponseRecord {
+            status,
+            headers: headers.clone(),
+            body: body.clone(),
+            truncated,
+        });
+        let mut rebuilt = http::Response::new(body);
+        *rebuilt.status_mut() = status;
+        *rebuilt.headers_mut() = headers;
+        *rebuilt.version_mut() = version;
+        Ok(reqwest::Response::from(rebuilt))
+    }
+}
+
+impl ClientHooks<CallContext> for generated::Client {
+    async fn exec(
+        &self,
+        mut request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let context = self.inner();
+        context.decorate(&mut request);
+        let response = self.client().execute(request).await?;
+        context.buffer(response).await
+    }
+}

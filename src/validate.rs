@@ -1,0 +1,112 @@
+//! Checks made before anything is sent, each naming the offending field.
+
+use crate::Error;
+use crate::types::{ExperimentOverrides, TeamCreate};
+
+/// The vendor's cap on `overrides` and on each `userIDOverrides[].ids` (`maxItems` in the spec).
+pub const MAX_OVERRIDE_ITEMS: usize = 1000;
+
+pub(crate) fn experiment_id(id: &str) -> Result<(), Error> {
+    match id {
+        "" => Err(Error::invalid_input("experiment_id", "must not be empty")),
+        "." | ".." => Err(Error::invalid_input(
+            "experiment_id",
+            format!("`{id}` is a relative path segment, not an experiment id"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn experiment_overrides(body: &ExperimentOverrides) -> Result<(), Error> {
+    if body.overrides.len() > MAX_OVERRIDE_ITEMS {
+        return Err(Error::invalid_input(
+            "overrides",
+            format!(
+                "{} conditional overrides; the Console API accepts at most {MAX_OVERRIDE_ITEMS} per request",
+                body.overrides.len()
+            ),
+        ));
+    }
+    for (index, entry) in body.user_id_overrides.iter().enumerate() {
+        if entry.ids.len() > MAX_OVERRIDE_ITEMS {
+            return Err(Error::invalid_input(
+                format!("userIDOverrides[{index}].ids"),
+                format!(
+                    "{} ids; the Console API accepts at most {MAX_OVERRIDE_ITEMS} per entry",
+                    entry.ids.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn team_create(team: &TeamCreate) -> Result<(), Error> {
+    if team.name.trim().is_empty() {
+        return Err(Error::invalid_input("name", "must not be blank"));
+    }
+    for (field, emails) in [("members", &team.members), ("admins", &team.admins)] {
+        for (index, email) in emails.iter().enumerate() {
+            if !is_email_address(email) {
+                return Err(Error::invalid_input(
+                    format!("{field}[{index}]"),
+                    format!("{email:?} is not an email address"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A pragmatic address check: one `@`, a non-empty local part, a dotted domain, no spaces.
+/// Full RFC 5322 is not the goal; catching user names and typos before the request is.
+pub(crate) fn is_email_address(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && domain.split('.').count() >= 2
+        && domain
+            .split('.')
+            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_check_accepts_addresses_and_refuses_the_rest() {
+        for ok in ["ana@example.com", "a.b+tag@sub.example.co.uk", "x@a.io"] {
+            assert!(is_email_address(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "a@@b.com",
+            "a@b..com",
+            "a@-b.com",
+        ] {
+            assert!(!is_email_address(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn experiment_ids_that_are_path_segments_are_refused() {
+        for bad in ["", ".", ".."] {
+            assert!(
+                matches!(experiment_id(bad), Err(Error::InvalidInput { .. })),
+                "{bad:?}"
+            );
+        }
+        for ok in ["checkout_flow", "a/b", "...", "é", "%2e%2e"] {
+            assert!(experiment_id(ok).is_ok(), "{ok:?}");
+        }
+    }
+}
