@@ -58,3 +58,8 @@ pub mod raw {
     pub use crate::generated::{Client, Error, ResponseValue};
     pub use crate::transport::CallContext;
 }
+
+/// Compiles the README's Rust examples as doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -235,6 +235,21 @@ mod tests {
     }
 
     #[test]
+    fn renaming_a_field_in_the_spec_renames_it_in_the_generated_types() {
+        let text = std::fs::read_to_string(spec_path()).unwrap();
+        assert!(text.contains("        groupID:\n"));
+        let renamed = text
+            .replace("        groupID:\n", "        groupKey:\n")
+            .replace("- groupID\n", "- groupKey\n");
+        let path = Path::new("spec/openapi.yaml");
+        let spec = parse_spec(path, &renamed).unwrap();
+        let source = generate_client_from(path, &spec, CodegenOptions::default()).unwrap();
+        assert!(source.contains("rename = \"groupKey\""));
+        assert!(source.contains("pub group_key: ::std::string::String"));
+        assert!(!source.contains("rename = \"groupID\""));
+    }
+
+    #[test]
     fn broken_yaml_names_the_file_and_the_problem() {
         let err = parse_spec(Path::new("spec/openapi.yaml"), "openapi: [").unwrap_err();
         let message = err.to_string();
