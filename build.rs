@@ -21,9 +21,16 @@ fn main() -> ExitCode {
     let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return fail("OUT_DIR is not set: build.rs must be run by Cargo");
     };
-    let out = out_dir.join("generated.rs");
-    if let Err(e) = std::fs::write(&out, source) {
-        return fail(&format!("cannot write {}: {e}", out.display()));
+    // The fake Console server (feature `mock`) checks requests against the spec itself.
+    let spec_json = match statsig_console_codegen::spec_json(spec) {
+        Ok(json) => json,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for (name, contents) in [("generated.rs", source), ("openapi.json", spec_json)] {
+        let out = out_dir.join(name);
+        if let Err(e) = std::fs::write(&out, contents) {
+            return fail(&format!("cannot write {}: {e}", out.display()));
+        }
     }
     ExitCode::SUCCESS
 }

@@ -31,6 +31,7 @@
 
 mod client;
 mod error;
+mod open_enum;
 mod transport;
 mod validate;
 
@@ -45,7 +46,12 @@ pub use client::{
     DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
 };
 pub use error::{BODY_EXCERPT_LIMIT, Error};
-pub use generated::types;
+/// Every request and response type, generated from the spec's components, with builders
+/// (`Type::builder()`), plus the open enums the generator is told to use for response settings.
+pub mod types {
+    pub use crate::generated::types::*;
+    pub use crate::open_enum::{ChangeTeamConfigsSetting, ReviewApprovalSetting};
+}
 pub use transport::API_VERSION;
 pub use validate::MAX_OVERRIDE_ITEMS;
 

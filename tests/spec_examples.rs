@@ -68,6 +68,10 @@ fn check(schema_name: &str, where_: &str, example: &Value) {
         "OverrideType" => round_trip::<types::OverrideType>(where_, example),
         "ChangeTeamConfigs" => round_trip::<types::ChangeTeamConfigs>(where_, example),
         "ReviewApproval" => round_trip::<types::ReviewApproval>(where_, example),
+        "ChangeTeamConfigsSetting" => {
+            round_trip::<types::ChangeTeamConfigsSetting>(where_, example)
+        }
+        "ReviewApprovalSetting" => round_trip::<types::ReviewApprovalSetting>(where_, example),
         other => panic!("{where_}: no generated type is mapped for schema {other}; add it here"),
     }
 }

@@ -73,6 +73,21 @@ pub fn parse_spec(path: &Path, text: &str) -> Result<openapiv3::OpenAPI, Codegen
     Ok(spec)
 }
 
+/// The spec as pretty-printed JSON (two-space indent, LF, trailing newline), key order as
+/// written in the YAML. Used for `spec/openapi.json` and the fake server's request checks.
+pub fn spec_json(path: &Path) -> Result<String, CodegenError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CodegenError::new(path, format!("cannot read the file: {e}")))?;
+    // Parse as OpenAPI first so a malformed spec is reported the same way everywhere.
+    parse_spec(path, &text)?;
+    let value: serde_json::Value = serde_norway::from_str(&text)
+        .map_err(|e| CodegenError::new(path, format!("not valid YAML: {e}")))?;
+    let mut json = serde_json::to_string_pretty(&value)
+        .map_err(|e| CodegenError::new(path, format!("cannot be written as JSON: {e}")))?;
+    json.push('\n');
+    Ok(json)
+}
+
 /// The settings both build.rs and xtask use; changing them changes the public API.
 fn settings(options: CodegenOptions) -> GenerationSettings {
     let mut settings = GenerationSettings::new();
@@ -86,7 +101,19 @@ fn settings(options: CodegenOptions) -> GenerationSettings {
         // missing implementation into one clear compile error.
         .with_hooks(progenitor::HooksMode::Expected)
         .with_inner_type(quote::quote!(crate::transport::CallContext))
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // Response-side settings are open enums: an unknown value the vendor adds later is kept
+        // as `Unknown(String)` instead of failing the whole call. Requests keep closed enums.
+        .with_replacement(
+            "ChangeTeamConfigsSetting",
+            "crate::open_enum::ChangeTeamConfigsSetting",
+            [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
+        )
+        .with_replacement(
+            "ReviewApprovalSetting",
+            "crate::open_enum::ReviewApprovalSetting",
+            [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
+        );
     if options.derive_json_schema {
         settings.with_derive("schemars::JsonSchema");
     }

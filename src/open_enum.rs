@@ -1,0 +1,154 @@
+//! Open enums for settings the Console reports back: every known value is a variant, and a
+//! value a later API version adds is kept as `Unknown(String)` and re-serialized unchanged,
+//! instead of failing the whole call. build.rs substitutes these for the spec's open string
+//! schemas (`ChangeTeamConfigsSetting`, `ReviewApprovalSetting`); requests keep the closed
+//! enums ([`ChangeTeamConfigs`], [`ReviewApproval`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::types::{ChangeTeamConfigs, ReviewApproval};
+
+macro_rules! open_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, closed = $closed:ident, { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value this version of the crate does not know, kept verbatim.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// The value as sent on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Unknown(other) => other,
+                }
+            }
+
+            /// The closed request-side value, when this one is known.
+            pub fn known(&self) -> Option<$closed> {
+                match self {
+                    $(Self::$variant => Some($closed::$variant),)+
+                    Self::Unknown(_) => None,
+                }
+            }
+        }
+
+        impl From<$closed> for $name {
+            fn from(value: $closed) -> Self {
+                match value {
+                    $($closed::$variant => Self::$variant,)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::convert::Infallible;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Ok(match text {
+                    $($wire => Self::$variant,)+
+                    other => Self::Unknown(other.to_string()),
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                let Ok(value) = text.parse();
+                Ok(value)
+            }
+        }
+
+        #[cfg(feature = "schemars")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_string()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::String.into()),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
+    };
+}
+
+open_enum! {
+    /// Who can change team configurations, as the Console reports it.
+    ChangeTeamConfigsSetting, closed = ChangeTeamConfigs, {
+        /// `anyone`
+        Anyone = "anyone",
+        /// `team_only`
+        TeamOnly = "team_only",
+    }
+}
+
+open_enum! {
+    /// Who can review and approve changes, as the Console reports it.
+    ReviewApprovalSetting, closed = ReviewApproval, {
+        /// `anyone`
+        Anyone = "anyone",
+        /// `team_only`
+        TeamOnly = "team_only",
+        /// `admin_only`
+        AdminOnly = "admin_only",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_values_round_trip_unchanged() {
+        let value: ChangeTeamConfigsSetting = serde_json::from_str("\"admin_only\"").unwrap();
+        assert_eq!(
+            value,
+            ChangeTeamConfigsSetting::Unknown("admin_only".into())
+        );
+        assert_eq!(serde_json::to_string(&value).unwrap(), "\"admin_only\"");
+        let value: ReviewApprovalSetting = serde_json::from_str("\"owners_only\"").unwrap();
+        assert_eq!(serde_json::to_string(&value).unwrap(), "\"owners_only\"");
+        assert_eq!(value.known(), None);
+    }
+
+    #[test]
+    fn known_values_map_to_variants_and_back() {
+        let value: ReviewApprovalSetting = serde_json::from_str("\"admin_only\"").unwrap();
+        assert_eq!(value, ReviewApprovalSetting::AdminOnly);
+        assert_eq!(value.known(), Some(ReviewApproval::AdminOnly));
+        assert_eq!(
+            ChangeTeamConfigsSetting::from(ChangeTeamConfigs::TeamOnly).as_str(),
+            "team_only"
+        );
+    }
+
+    #[test]
+    fn non_strings_are_still_refused() {
+        assert!(serde_json::from_str::<ChangeTeamConfigsSetting>("3").is_err());
+        assert!(serde_json::from_str::<ChangeTeamConfigsSetting>("null").is_err());
+    }
+}
