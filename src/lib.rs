@@ -31,6 +31,9 @@
 
 mod client;
 mod error;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
 mod open_enum;
 mod transport;
 mod validate;

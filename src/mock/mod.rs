@@ -1,0 +1,488 @@
+//! An embedded, stateful fake of the Statsig Console API's two operations, for tests, demos
+//! and other-language teams. Feature `mock`.
+//!
+//! [`MockConsole`] is a real HTTP/1.1 server on `127.0.0.1` (an ephemeral port unless you pick
+//! one), started inside your tokio runtime. It answers like the vendor, with the vendor's
+//! response shapes, and checks every request against `spec/openapi.yaml` (embedded at build
+//! time), so it accepts exactly what the spec allows.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use statsig_console::mock::MockConsole;
+//! use statsig_console::types::{ExperimentOverrides, UserIdOverride};
+//!
+//! let console = MockConsole::builder()
+//!     .api_key("console-test")
+//!     .experiment("checkout_flow", ["Control", "Test"])
+//!     .user("ana@example.com", "Ana", "Lopez")
+//!     .start()
+//!     .await?;
+//! let update = ExperimentOverrides {
+//!     overrides: vec![],
+//!     user_id_overrides: vec![UserIdOverride::builder().group_id("Test").ids(vec!["u1".into()]).try_into()?],
+//! };
+//! console.client().patch_experiment_overrides("checkout_flow", &update).await?;
+//! assert_eq!(console.overrides("checkout_flow").unwrap().user_id_overrides[0].ids, ["u1"]);
+//! assert_eq!(console.journal().len(), 1);
+//! console.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # How it answers
+//!
+//! In this order, for every request:
+//!
+//! 1. The request is written to the journal ([`MockConsole::journal`]), with the
+//!    `STATSIG-API-KEY` value replaced by `[REDACTED]`.
+//! 2. A scripted [`Fault`] whose operation matches, and that has uses left, takes over.
+//! 3. An unknown path is answered `404 {status, message}`; a method the spec does not
+//!    declare on a known path is answered `405` with an `Allow` header.
+//! 4. A missing or unknown `STATSIG-API-KEY`, or an SDK key (`client-…`, `secret-…`), is
+//!    answered `401` with the vendor's wording.
+//! 5. Past the project's mutation [`RateLimits`] (per key), `429 {status, message}` with
+//!    `Retry-After` in seconds.
+//! 6. A body that is not JSON, or breaks the spec's schema (a missing required field, a wrong
+//!    type, `null` where not `nullable`, an enum value outside the spec, more items than
+//!    `maxItems`, a malformed email) is answered `400` with a message that starts with
+//!    `Invalid request:` and names the field, for example `overrides[0].type`.
+//! 7. Then the operation itself:
+//!
+//! **Partially Update Experiment Overrides** adds to what the experiment has (the vendor's
+//! POST replaces, PATCH adds). An unknown experiment is `404`; a `groupID` the experiment does
+//! not have is `400` naming the field. Otherwise:
+//! - a conditional override is upserted by (type, id, environment): a new group replaces the
+//!   old one, anything else is appended;
+//! - user-ID overrides are merged by (groupID, environment, unitType), ids de-duplicated in
+//!   order of first appearance;
+//! - an id added to one group is removed from the experiment's other groups with the same
+//!   (environment, unitType): each id is forced into one group; entries left empty are dropped;
+//! - the answer is `200 {message, data}` with all of the experiment's overrides.
+//!
+//! **Create Team** answers `200 {message, data}` with the team: a stable id derived from the
+//! name, and members and admins as `{userID, email, firstName, lastName, role}`, from the
+//! seeded users ([`MockConsoleBuilder::user`]) or derived from the address
+//! (`ana.lopez@…` → Ana Lopez, role `Member`). A name already taken (case-insensitively) is `400`.
+//!
+//! A fault's delay is applied after the request was processed: like a slow network on the way
+//! back, the change is made even when the client gives up waiting.
+
+mod schema;
+mod server;
+mod state;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use state::MockUser;
+
+use crate::Client;
+use crate::types::{ExperimentOverrides, Team};
+use state::{Experiment, State};
+
+/// Which requests a [`Fault`] applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MockOperation {
+    /// `PATCH /console/v1/experiments/{id}/overrides`
+    PatchExperimentOverrides,
+    /// `POST /console/v1/users/teams`
+    CreateTeam,
+    /// Every request, whatever its path or method.
+    Any,
+}
+
+/// What a [`Fault`] does to a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FaultAction {
+    /// Answer with this status, headers and body instead of processing the request.
+    Respond {
+        /// The status code.
+        status: u16,
+        /// Extra headers, for example `Retry-After`.
+        headers: Vec<(String, String)>,
+        /// The body, sent as `application/json` unless a `Content-Type` header is given.
+        body: Bytes,
+    },
+    /// Process the request normally, then wait this long before answering.
+    Delay(Duration),
+    /// Close the connection without answering (the request is not processed).
+    DropConnection,
+    /// Process the request, then send the head and half of the body and close the connection.
+    TruncateBody,
+}
+
+/// A scripted fault for the next `times` matching requests.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    operation: MockOperation,
+    action: FaultAction,
+    times: usize,
+}
+
+impl Fault {
+    /// Answer `status` with a vendor-style `{status, message}` body.
+    pub fn status(status: u16, message: &str) -> Fault {
+        let body = serde_json::json!({"status": status, "message": message});
+        Fault::respond(status, Bytes::from(body.to_string()))
+    }
+
+    /// Answer `status` with exactly this body.
+    pub fn respond(status: u16, body: impl Into<Bytes>) -> Fault {
+        Fault::new(FaultAction::Respond {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        })
+    }
+
+    /// Process normally, then delay the answer.
+    pub fn delay(delay: Duration) -> Fault {
+        Fault::new(FaultAction::Delay(delay))
+    }
+
+    /// Close the connection without answering.
+    pub fn drop_connection() -> Fault {
+        Fault::new(FaultAction::DropConnection)
+    }
+
+    /// Process normally, then cut the answer's body in half and close the connection.
+    pub fn truncate_body() -> Fault {
+        Fault::new(FaultAction::TruncateBody)
+    }
+
+    fn new(action: FaultAction) -> Fault {
+        Fault {
+            operation: MockOperation::Any,
+            action,
+            times: 1,
+        }
+    }
+
+    /// Adds a header to a [`Fault::status`] or [`Fault::respond`] answer.
+    pub fn header(mut self, name: &str, value: &str) -> Fault {
+        if let FaultAction::Respond { headers, .. } = &mut self.action {
+            headers.push((name.to_string(), value.to_string()));
+        }
+        self
+    }
+
+    /// Applies only to this operation (default: every request).
+    pub fn on(mut self, operation: MockOperation) -> Fault {
+        self.operation = operation;
+        self
+    }
+
+    /// Applies to the next `times` matching requests (default 1).
+    pub fn times(mut self, times: usize) -> Fault {
+        self.times = times;
+        self
+    }
+}
+
+/// Mutation rate limits per project (per API key), as sliding windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    windows: Vec<(u32, Duration)>,
+}
+
+impl RateLimits {
+    /// The vendor's documented limits: 100 requests per 10 s and 900 per 15 min.
+    pub fn vendor() -> RateLimits {
+        RateLimits {
+            windows: vec![
+                (100, Duration::from_secs(10)),
+                (900, Duration::from_secs(15 * 60)),
+            ],
+        }
+    }
+
+    /// No limits.
+    pub fn off() -> RateLimits {
+        RateLimits {
+            windows: Vec::new(),
+        }
+    }
+
+    /// Adds a window: at most `requests` in any `period`.
+    pub fn window(mut self, requests: u32, period: Duration) -> RateLimits {
+        self.windows.push((requests, period));
+        self
+    }
+
+    /// The windows, as (requests, period).
+    pub fn windows(&self) -> &[(u32, Duration)] {
+        &self.windows
+    }
+}
+
+/// One request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// The method, for example `PATCH`.
+    pub method: String,
+    /// The path as sent, still percent-encoded.
+    pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// Headers in arrival order, names lower-case; the API key's value is `[REDACTED]`.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, when it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// Configures a [`MockConsole`]. Obtain one with [`MockConsole::builder`].
+#[derive(Debug)]
+pub struct MockConsoleBuilder {
+    api_keys: Vec<String>,
+    experiments: Vec<(String, Vec<String>)>,
+    users: Vec<MockUser>,
+    rate_limits: RateLimits,
+    faults: Vec<Fault>,
+    port: u16,
+}
+
+impl MockConsoleBuilder {
+    /// A Console key the fake accepts (call again for more). Default: `console-mock-key`.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_keys.push(key.into());
+        self
+    }
+
+    /// An experiment and its group names.
+    pub fn experiment<I, S>(mut self, id: impl Into<String>, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.experiments
+            .push((id.into(), groups.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// A Console user (role `Member`) that Create Team resolves emails to.
+    pub fn user(self, email: &str, first_name: &str, last_name: &str) -> Self {
+        self.user_with(MockUser::new(email, first_name, last_name))
+    }
+
+    /// A Console user with every field chosen.
+    pub fn user_with(mut self, user: MockUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Mutation rate limits (default [`RateLimits::vendor`]).
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// A fault scripted from the start.
+    pub fn fault(mut self, fault: Fault) -> Self {
+        self.faults.push(fault);
+        self
+    }
+
+    /// The port to listen on (default 0: an ephemeral one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Binds `127.0.0.1` and starts serving on the current tokio runtime.
+    pub async fn start(self) -> std::io::Result<MockConsole> {
+        let spec = schema::Spec::embedded().map_err(std::io::Error::other)?;
+        let api_keys = if self.api_keys.is_empty() {
+            vec![DEFAULT_MOCK_KEY.to_string()]
+        } else {
+            self.api_keys
+        };
+        let mut state = State::default();
+        for (id, groups) in self.experiments {
+            state.experiments.insert(
+                id,
+                Experiment {
+                    groups,
+                    overrides: ExperimentOverrides {
+                        overrides: Vec::new(),
+                        user_id_overrides: Vec::new(),
+                    },
+                },
+            );
+        }
+        for user in self.users {
+            state.users.insert(user.email.to_ascii_lowercase(), user);
+        }
+        let shared = Arc::new(server::Shared {
+            spec,
+            api_keys: api_keys.clone(),
+            state: Mutex::new(state),
+            journal: Mutex::new(Vec::new()),
+            faults: Mutex::new(self.faults.into_iter().collect::<VecDeque<_>>()),
+            limiter: Mutex::new(server::Limiter::new(self.rate_limits)),
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&shared), stopped));
+        Ok(MockConsole {
+            address,
+            api_key: api_keys[0].clone(),
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+/// The key a [`MockConsole`] accepts when none is configured.
+pub const DEFAULT_MOCK_KEY: &str = "console-mock-key";
+
+/// A running fake Console. Stops when dropped or on [`MockConsole::shutdown`].
+pub struct MockConsole {
+    address: SocketAddr,
+    api_key: String,
+    shared: Arc<server::Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MockConsole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockConsole")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockConsole {
+    /// Starts configuring a fake Console.
+    pub fn builder() -> MockConsoleBuilder {
+        MockConsoleBuilder {
+            api_keys: Vec::new(),
+            experiments: Vec::new(),
+            users: Vec::new(),
+            rate_limits: RateLimits::vendor(),
+            faults: Vec::new(),
+            port: 0,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The address the fake listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The first accepted API key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// A [`Client`] pointed at this fake with its first key and default settings.
+    pub fn client(&self) -> Client {
+        self.client_builder()
+            .build()
+            .unwrap_or_else(|e| unreachable!("a loopback URL and a console key are valid: {e}"))
+    }
+
+    /// A client builder already given this fake's URL and key, for further settings.
+    pub fn client_builder(&self) -> crate::ClientBuilder {
+        Client::builder()
+            .api_key(self.api_key.clone())
+            .base_url(self.base_url())
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn journal(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets the journal.
+    pub fn clear_journal(&self) {
+        self.shared
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Every team created so far, oldest first.
+    pub fn teams(&self) -> Vec<Team> {
+        self.shared.lock_state().teams.clone()
+    }
+
+    /// An experiment's current overrides, or `None` for an unknown experiment.
+    pub fn overrides(&self, experiment_id: &str) -> Option<ExperimentOverrides> {
+        self.shared
+            .lock_state()
+            .experiments
+            .get(experiment_id)
+            .map(|experiment| experiment.overrides.clone())
+    }
+
+    /// Scripts a fault for the next matching requests (after any already scripted).
+    pub fn inject(&self, fault: Fault) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(fault);
+    }
+
+    /// Changes the rate limits from now on (the request history is kept).
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.shared
+            .limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_limits(limits);
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockConsole {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
