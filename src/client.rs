@@ -11,9 +11,16 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::excerpt;
 use crate::generated;
+use crate::reliability::{Idempotency, Limiter, RateLimit, RetryPolicy};
 use crate::transport::{CallContext, ResponseRecord, Shared};
 use crate::types::{ExperimentOverrides, Team, TeamCreate};
 use crate::{Error, validate};
+use std::future::Future;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+/// The response header whose value the tracing span records as `request_id`.
+const REQUEST_ID: &str = "x-request-id";
 
 /// The production Console API.
 pub const DEFAULT_BASE_URL: &str = "https://statsigapi.net";
@@ -25,6 +32,8 @@ pub const ENV_BASE_URL: &str = "STATSIG_CONSOLE_BASE_URL";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default limit for establishing a connection (TCP and TLS).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default overall deadline of one call, covering every attempt, backoff and rate-limit wait.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default cap on a response body; larger bodies fail with [`Error::ResponseTooLarge`].
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
@@ -89,11 +98,11 @@ impl Client {
     /// It sends the same key and version headers and uses the same connection pool and
     /// timeouts, but returns progenitor's own error type and the full response envelope.
     pub fn raw(&self) -> generated::Client {
-        self.raw_with_context().0
+        self.raw_with_context(self.shared.timeout).0
     }
 
-    fn raw_with_context(&self) -> (generated::Client, CallContext) {
-        let context = CallContext::new(Arc::clone(&self.shared));
+    fn raw_with_context(&self, attempt_timeout: Duration) -> (generated::Client, CallContext) {
+        let context = CallContext::new(Arc::clone(&self.shared), attempt_timeout);
         let raw =
             generated::Client::new_with_client(&self.base_url, self.http.clone(), context.clone());
         (raw, context)
@@ -130,14 +139,15 @@ impl Client {
     ) -> Result<ExperimentOverrides, Error> {
         validate::experiment_id(experiment_id)?;
         validate::experiment_overrides(overrides)?;
-        let (raw, context) = self.raw_with_context();
-        let result = raw
-            .patch_experiment_overrides()
-            .id(experiment_id)
-            .body(overrides.clone())
-            .send()
-            .await;
-        finish(&context, result).map(|response| response.data)
+        self.call(&PATCH_EXPERIMENT_OVERRIDES, |raw| async move {
+            raw.patch_experiment_overrides()
+                .id(experiment_id)
+                .body(overrides.clone())
+                .send()
+                .await
+        })
+        .await
+        .map(|response| response.data)
     }
 
     /// Create Team: `POST /console/v1/users/teams`. Returns the created team.
@@ -164,9 +174,155 @@ impl Client {
     /// ```
     pub async fn create_team(&self, team: &TeamCreate) -> Result<Team, Error> {
         validate::team_create(team)?;
-        let (raw, context) = self.raw_with_context();
-        let result = raw.create_team().body(team.clone()).send().await;
-        finish(&context, result).map(|response| response.data)
+        self.call(&CREATE_TEAM, |raw| async move {
+            raw.create_team().body(team.clone()).send().await
+        })
+        .await
+        .map(|response| response.data)
+    }
+
+    /// Runs one operation: rate limit, attempts with their timeouts, retries, one span.
+    async fn call<T, F, Fut>(&self, operation: &Operation, send: F) -> Result<T, Error>
+    where
+        F: Fn(generated::Client) -> Fut,
+        Fut: Future<Output = RawResult<T>>,
+    {
+        let span = tracing::info_span!(
+            "statsig_console.call",
+            operation_id = operation.id,
+            method = operation.method,
+            path_template = operation.path_template,
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+            request_id = tracing::field::Empty,
+        );
+        let shared = &self.shared;
+        let attempts = async {
+            let started = Instant::now();
+            let deadline = started + shared.call_timeout;
+            let deadline_exceeded = |attempts| Error::DeadlineExceeded {
+                limit: shared.call_timeout,
+                attempts,
+            };
+            let mut attempt: u32 = 0;
+            loop {
+                let permit = match &shared.limiter {
+                    Some(limiter) => {
+                        match tokio::time::timeout_at(deadline, limiter.acquire()).await {
+                            Ok(permit) => Some(permit),
+                            Err(_) => return Err(deadline_exceeded(attempt)),
+                        }
+                    }
+                    None => None,
+                };
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    return Err(deadline_exceeded(attempt));
+                }
+                attempt += 1;
+                let span = tracing::Span::current();
+                span.record("attempt", attempt);
+                let (raw, context) = self.raw_with_context(shared.timeout.min(remaining));
+                let result = send(raw).await;
+                drop(permit);
+                let outcome = finish(&context, result, &span);
+                span.record("duration_ms", started.elapsed().as_millis() as u64);
+                let error = match outcome {
+                    Ok(value) => return Ok(value),
+                    Err(error) => error,
+                };
+                let Some(wait) = retry_wait(&shared.retry, operation, &error, attempt) else {
+                    return Err(error);
+                };
+                if Instant::now() + wait >= deadline {
+                    tracing::debug!(error = %error, "not retrying: the wait would pass the call's deadline");
+                    return Err(error);
+                }
+                tracing::debug!(
+                    error = %error,
+                    wait_ms = wait.as_millis() as u64,
+                    "retrying after a retryable failure"
+                );
+                tokio::time::sleep(wait).await;
+            }
+        };
+        attempts.instrument(span).await
+    }
+}
+
+type RawResult<T> = Result<
+    progenitor_client::ResponseValue<T>,
+    progenitor_client::Error<crate::types::ErrorResponse>,
+>;
+
+/// What the retry logic and the tracing span need to know about an operation.
+struct Operation {
+    id: &'static str,
+    method: &'static str,
+    path_template: &'static str,
+    idempotency: Idempotency,
+}
+
+const PATCH_EXPERIMENT_OVERRIDES: Operation = Operation {
+    id: "patchExperimentOverrides",
+    method: "PATCH",
+    path_template: "/console/v1/experiments/{id}/overrides",
+    // Adding the same overrides again leaves the same state: the merge is idempotent.
+    idempotency: Idempotency::Idempotent,
+};
+
+const CREATE_TEAM: Operation = Operation {
+    id: "createTeam",
+    method: "POST",
+    path_template: "/console/v1/users/teams",
+    // A second attempt after the first reached the server could create a second team.
+    idempotency: Idempotency::NotIdempotent,
+};
+
+/// How long to wait before retrying after `error`, or `None` to give up.
+fn retry_wait(
+    policy: &RetryPolicy,
+    operation: &Operation,
+    error: &Error,
+    attempt: u32,
+) -> Option<Duration> {
+    if attempt > policy.max_retries {
+        return None;
+    }
+    let backoff = || policy.backoff(attempt);
+    let server_asked = |retry_after: Option<Duration>| match retry_after {
+        Some(wait) if wait > policy.max_retry_after => None,
+        Some(wait) => Some(wait),
+        None => Some(backoff()),
+    };
+    match (operation.idempotency, error) {
+        // The request never left: safe for every operation.
+        (
+            _,
+            Error::Transport {
+                connect_failed: true,
+                ..
+            },
+        ) => Some(backoff()),
+        (Idempotency::NotIdempotent, _) => None,
+        (Idempotency::Idempotent, Error::Transport { .. }) => Some(backoff()),
+        (Idempotency::Idempotent, Error::RateLimited { retry_after, .. }) => {
+            server_asked(*retry_after)
+        }
+        (
+            Idempotency::Idempotent,
+            Error::Api {
+                status,
+                retry_after,
+                ..
+            },
+        ) => match status.as_u16() {
+            503 => server_asked(*retry_after),
+            500 | 502 | 504 => Some(backoff()),
+            _ => None,
+        },
+        (Idempotency::Idempotent, _) => None,
     }
 }
 
@@ -174,13 +330,17 @@ impl Client {
 /// recorded: progenitor loses the status when an error body does not decode.
 fn finish<T>(
     context: &CallContext,
-    result: Result<
-        progenitor_client::ResponseValue<T>,
-        progenitor_client::Error<crate::types::ErrorResponse>,
-    >,
+    result: RawResult<T>,
+    span: &tracing::Span,
 ) -> Result<T, Error> {
     use progenitor_client::Error as Raw;
     let record = context.take_record();
+    if let Some(record) = &record {
+        span.record("status", record.status.as_u16());
+        if let Some(id) = record.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+            span.record("request_id", id);
+        }
+    }
     let error = match result {
         Ok(value) => return Ok(value.into_inner()),
         Err(error) => error,
@@ -253,6 +413,7 @@ fn error_from_response(shared: &Shared, record: &ResponseRecord) -> Error {
         status => Error::Api {
             status,
             message: server_message,
+            retry_after: record.headers.get(RETRY_AFTER).and_then(parse_retry_after),
             body_excerpt,
         },
     }
@@ -282,6 +443,9 @@ pub struct ClientBuilder {
     reqwest_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
     max_response_bytes: Option<usize>,
+    call_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    rate_limit: Option<Option<RateLimit>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -295,6 +459,9 @@ impl fmt::Debug for ClientBuilder {
             .field("reqwest_client", &self.reqwest_client.is_some())
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("call_timeout", &self.call_timeout)
+            .field("retry", &self.retry)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -351,6 +518,34 @@ impl ClientBuilder {
         self
     }
 
+    /// Overall deadline of one call, covering every attempt, backoff and rate-limit wait
+    /// (default 120 s). Each attempt also has [`ClientBuilder::timeout`].
+    pub fn call_timeout(mut self, deadline: Duration) -> Self {
+        self.call_timeout = Some(deadline);
+        self
+    }
+
+    /// When to retry (default [`RetryPolicy::default`]: up to 3 retries); see the README's
+    /// "Reliability" section for what each operation retries.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Client-side mutation limits, shared by this client and its clones (default
+    /// [`RateLimit::default`], a little under the vendor's documented limits). Calls wait for
+    /// a free slot rather than fail.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(Some(limit));
+        self
+    }
+
+    /// Turns client-side rate limiting off.
+    pub fn no_rate_limit(mut self) -> Self {
+        self.rate_limit = Some(None);
+        self
+    }
+
     /// Cap on a response body in bytes (default 32 MiB).
     pub fn max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = Some(limit);
@@ -376,9 +571,10 @@ impl ClientBuilder {
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let http = match self.reqwest_client {
             Some(client) => client,
+            // The per-attempt timeout is set on each request (see transport), so it also
+            // applies to a client the user brings.
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-                .timeout(timeout)
                 .build()
                 .map_err(|e| Error::invalid_config(format!("cannot build the HTTP client: {e}")))?,
         };
@@ -390,9 +586,15 @@ impl ClientBuilder {
                 api_key_header,
                 user_agent,
                 timeout,
+                call_timeout: self.call_timeout.unwrap_or(DEFAULT_CALL_TIMEOUT),
                 max_response_bytes: self
                     .max_response_bytes
                     .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+                retry: self.retry.unwrap_or_default(),
+                limiter: self
+                    .rate_limit
+                    .unwrap_or_else(|| Some(RateLimit::default()))
+                    .map(Limiter::new),
             }),
         })
     }

@@ -76,8 +76,20 @@ pub enum Error {
         status: StatusCode,
         /// The server's message, when the body was a `{status, message}` object.
         message: Option<String>,
+        /// `Retry-After`, when the server sent one (typically with 503).
+        retry_after: Option<Duration>,
         /// The start of the response body.
         body_excerpt: String,
+    },
+
+    /// The call's overall deadline ([`crate::ClientBuilder::call_timeout`]) passed before it
+    /// could finish, counting every attempt, backoff and rate-limit wait.
+    #[error("the call did not finish within its {} s deadline ({attempts} attempt(s) made)", limit.as_secs_f64())]
+    DeadlineExceeded {
+        /// The deadline.
+        limit: Duration,
+        /// How many attempts were sent.
+        attempts: u32,
     },
 
     /// The request did not complete: connection refused or reset, DNS, TLS, timeout.
@@ -144,7 +156,9 @@ impl Error {
     /// The HTTP status of the response this error came from, if there was one.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
-            Error::InvalidConfig { .. } | Error::InvalidInput { .. } => None,
+            Error::InvalidConfig { .. }
+            | Error::InvalidInput { .. }
+            | Error::DeadlineExceeded { .. } => None,
             Error::BadRequest { .. } => Some(StatusCode::BAD_REQUEST),
             Error::Unauthorized { .. } => Some(StatusCode::UNAUTHORIZED),
             Error::NotFound { .. } => Some(StatusCode::NOT_FOUND),
@@ -182,10 +196,10 @@ impl Error {
         }
     }
 
-    /// How long the server asked to wait before retrying, for a 429.
+    /// How long the server asked to wait before retrying (`Retry-After`), when it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::RateLimited { retry_after, .. } | Error::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

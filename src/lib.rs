@@ -35,6 +35,7 @@ mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 mod open_enum;
+mod reliability;
 mod transport;
 mod validate;
 
@@ -45,10 +46,11 @@ mod generated {
 }
 
 pub use client::{
-    Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
+    Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
 };
 pub use error::{BODY_EXCERPT_LIMIT, Error};
+pub use reliability::{RateLimit, RetryPolicy};
 /// Every request and response type, generated from the spec's components, with builders
 /// (`Type::builder()`), plus the open enums the generator is told to use for response settings.
 pub mod types {

@@ -25,7 +25,10 @@ pub(crate) struct Shared {
     pub(crate) api_key_header: HeaderValue,
     pub(crate) user_agent: HeaderValue,
     pub(crate) timeout: Duration,
+    pub(crate) call_timeout: Duration,
     pub(crate) max_response_bytes: usize,
+    pub(crate) retry: crate::RetryPolicy,
+    pub(crate) limiter: Option<Arc<crate::reliability::Limiter>>,
 }
 
 impl Shared {
@@ -57,6 +60,7 @@ pub(crate) struct ResponseRecord {
 #[derive(Clone)]
 pub struct CallContext {
     pub(crate) shared: Arc<Shared>,
+    attempt_timeout: Duration,
     record: Arc<Mutex<Option<ResponseRecord>>>,
 }
 
@@ -67,9 +71,10 @@ impl std::fmt::Debug for CallContext {
 }
 
 impl CallContext {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, attempt_timeout: Duration) -> Self {
         Self {
             shared,
+            attempt_timeout,
             record: Arc::new(Mutex::new(None)),
         }
     }
@@ -90,7 +95,7 @@ impl CallContext {
         headers.insert(API_KEY_HEADER, self.shared.api_key_header.clone());
         headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
         headers.insert(USER_AGENT, self.shared.user_agent.clone());
-        *request.timeout_mut() = Some(self.shared.timeout);
+        *request.timeout_mut() = Some(self.attempt_timeout);
     }
 
     /// Reads the whole body (up to the limit) so that errors can quote it and keep the
@@ -119,6 +124,12 @@ impl CallContext {
             body.extend_from_slice(&chunk);
         }
         let body = Bytes::from(body);
+        tracing::trace!(
+            status = status.as_u16(),
+            truncated,
+            body = %self.shared.redact(String::from_utf8_lossy(&body).into_owned()),
+            "response body"
+        );
         self.store_record(ResponseRecord {
             status,
             headers: headers.clone(),
@@ -141,6 +152,18 @@ impl ClientHooks<CallContext> for generated::Client {
     ) -> reqwest::Result<reqwest::Response> {
         let context = self.inner();
         context.decorate(&mut request);
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let body = request
+                .body()
+                .and_then(reqwest::Body::as_bytes)
+                .unwrap_or_default();
+            tracing::trace!(
+                method = %request.method(),
+                url = %request.url(),
+                body = %context.shared.redact(String::from_utf8_lossy(body).into_owned()),
+                "request"
+            );
+        }
         let response = self.client().execute(request).await?;
         context.buffer(response).await
     }

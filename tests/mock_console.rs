@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use common::{sample_overrides, sample_team};
 use serde_json::{Value, json};
-use statsig_console::Error;
 use statsig_console::mock::{Fault, MockConsole, MockOperation, RateLimits};
 use statsig_console::types::{ExperimentOverrides, OverrideType, UserIdOverride};
+use statsig_console::{Error, RetryPolicy};
 
 const KEY: &str = "console-mocktest-0123456789";
 
@@ -372,7 +372,12 @@ async fn rate_limits_answer_429_with_retry_after() {
         .start()
         .await
         .unwrap();
-    let client = console.client();
+    let client = console
+        .client_builder()
+        .retry_policy(RetryPolicy::none())
+        .no_rate_limit()
+        .build()
+        .unwrap();
     for _ in 0..3 {
         client
             .patch_experiment_overrides("checkout_flow", &sample_overrides())
@@ -486,8 +491,12 @@ async fn a_dropped_connection_is_a_transport_error_and_nothing_is_processed() {
 async fn a_truncated_body_is_an_error_that_knows_the_status() {
     let console = console().await;
     console.inject(Fault::truncate_body());
-    let err = console
-        .client()
+    let once = console
+        .client_builder()
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = once
         .patch_experiment_overrides("checkout_flow", &sample_overrides())
         .await
         .unwrap_err();

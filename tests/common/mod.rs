@@ -10,10 +10,13 @@ use statsig_console::types::{
 /// A key long enough to be redacted, and distinctive enough to find in any text.
 pub const TEST_KEY: &str = "console-TESTKEY0123456789abcdefXYZ";
 
+/// A client that sends each call once, so tests see exactly what the server answered.
 pub fn client_for(base_url: &str) -> Client {
     Client::builder()
         .api_key(TEST_KEY)
         .base_url(base_url)
+        .retry_policy(statsig_console::RetryPolicy::none())
+        .no_rate_limit()
         .build()
         .expect("a loopback base URL and a console key are valid")
 }
