@@ -575,6 +575,9 @@ impl ClientBuilder {
             // applies to a client the user brings.
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                // The Console API does not redirect; following one could replay a mutation
+                // elsewhere, so a 3xx is reported as it is.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::invalid_config(format!("cannot build the HTTP client: {e}")))?,
         };

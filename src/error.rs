@@ -218,13 +218,27 @@ impl Error {
     }
 }
 
-/// The first [`BODY_EXCERPT_LIMIT`] bytes of `body` as text, never splitting a character.
+/// At most [`BODY_EXCERPT_LIMIT`] bytes of `body` as text (invalid UTF-8 shown as U+FFFD),
+/// cut on a character boundary and marked with `…` when cut.
 pub(crate) fn excerpt(body: &[u8]) -> String {
-    let cut = &body[..body.len().min(BODY_EXCERPT_LIMIT)];
-    let mut text = String::from_utf8_lossy(cut).into_owned();
-    // A multi-byte character cut at the limit decodes as U+FFFD; drop that artefact.
-    if body.len() > BODY_EXCERPT_LIMIT {
-        while text.ends_with('\u{FFFD}') {
+    let head = &body[..body.len().min(BODY_EXCERPT_LIMIT)];
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    let mut cut = body.len() > BODY_EXCERPT_LIMIT;
+    if text.len() > BODY_EXCERPT_LIMIT {
+        // Replacement characters take three bytes each: cut again on a boundary.
+        let mut end = BODY_EXCERPT_LIMIT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        cut = true;
+    }
+    if cut {
+        // A multi-byte character split at the limit decodes as U+FFFD; drop that artefact.
+        if body.len() > BODY_EXCERPT_LIMIT
+            && text.ends_with('\u{FFFD}')
+            && std::str::from_utf8(head).is_err()
+        {
             text.pop();
         }
         text.push('…');
@@ -243,6 +257,22 @@ mod tests {
         assert!(text.len() <= BODY_EXCERPT_LIMIT + '…'.len_utf8());
         assert!(text.ends_with('…'));
         assert!(!text.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn invalid_utf8_cannot_blow_the_bound() {
+        let text = excerpt(&[0xff; 2000]);
+        assert!(
+            text.len() <= BODY_EXCERPT_LIMIT + '…'.len_utf8(),
+            "{}",
+            text.len()
+        );
+        let text = excerpt(&[0xff; 300]);
+        assert!(
+            text.len() <= BODY_EXCERPT_LIMIT + '…'.len_utf8(),
+            "{}",
+            text.len()
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub use reliability::{RateLimit, RetryPolicy};
 /// (`Type::builder()`), plus the open enums the generator is told to use for response settings.
 pub mod types {
     pub use crate::generated::types::*;
-    pub use crate::open_enum::{ChangeTeamConfigsSetting, ReviewApprovalSetting};
+    pub use crate::open_enum::{ChangeTeamConfigsSetting, OverrideType, ReviewApprovalSetting};
 }
 pub use transport::API_VERSION;
 pub use validate::MAX_OVERRIDE_ITEMS;

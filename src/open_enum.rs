@@ -1,8 +1,9 @@
-//! Open enums for settings the Console reports back: every known value is a variant, and a
+//! Open enums for values the Console reports back: every known value is a variant, and a
 //! value a later API version adds is kept as `Unknown(String)` and re-serialized unchanged,
-//! instead of failing the whole call. build.rs substitutes these for the spec's open string
-//! schemas (`ChangeTeamConfigsSetting`, `ReviewApprovalSetting`); requests keep the closed
-//! enums ([`ChangeTeamConfigs`], [`ReviewApproval`]).
+//! instead of failing the whole call. The code generator substitutes these for the spec's
+//! `ChangeTeamConfigsSetting`, `ReviewApprovalSetting` and `OverrideType`. Requests stay strict:
+//! Create Team takes the closed [`ChangeTeamConfigs`] and [`ReviewApproval`], and the client
+//! refuses an `OverrideType::Unknown` before sending.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +14,30 @@ macro_rules! open_enum {
     (
         $(#[$meta:meta])*
         $name:ident, closed = $closed:ident, { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }
+    ) => {
+        open_enum! { $(#[$meta])* $name, { $($(#[$vmeta])* $variant = $wire),+ } }
+
+        impl $name {
+            /// The closed request-side value, when this one is known.
+            pub fn known(&self) -> Option<$closed> {
+                match self {
+                    $(Self::$variant => Some($closed::$variant),)+
+                    Self::Unknown(_) => None,
+                }
+            }
+        }
+
+        impl From<$closed> for $name {
+            fn from(value: $closed) -> Self {
+                match value {
+                    $($closed::$variant => Self::$variant,)+
+                }
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $name:ident, { $($(#[$vmeta:meta])* $variant:ident = $wire:literal),+ $(,)? }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,20 +57,9 @@ macro_rules! open_enum {
                 }
             }
 
-            /// The closed request-side value, when this one is known.
-            pub fn known(&self) -> Option<$closed> {
-                match self {
-                    $(Self::$variant => Some($closed::$variant),)+
-                    Self::Unknown(_) => None,
-                }
-            }
-        }
-
-        impl From<$closed> for $name {
-            fn from(value: $closed) -> Self {
-                match value {
-                    $($closed::$variant => Self::$variant,)+
-                }
+            /// True for a value this version of the crate does not know.
+            pub fn is_unknown(&self) -> bool {
+                matches!(self, Self::Unknown(_))
             }
         }
 
@@ -103,6 +117,17 @@ open_enum! {
         Anyone = "anyone",
         /// `team_only`
         TeamOnly = "team_only",
+    }
+}
+
+open_enum! {
+    /// What a conditional override is keyed on. Sending `Unknown` is refused before the
+    /// request leaves; answers may carry values added after this crate was written.
+    OverrideType, {
+        /// `gate`: everyone passing the feature gate.
+        Gate = "gate",
+        /// `segment`: everyone in the segment.
+        Segment = "segment",
     }
 }
 

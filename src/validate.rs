@@ -27,6 +27,17 @@ pub(crate) fn experiment_overrides(body: &ExperimentOverrides) -> Result<(), Err
             ),
         ));
     }
+    for (index, entry) in body.overrides.iter().enumerate() {
+        if entry.type_.is_unknown() {
+            return Err(Error::invalid_input(
+                format!("overrides[{index}].type"),
+                format!(
+                    "{:?} is not an override type the Console accepts (gate, segment)",
+                    entry.type_.as_str()
+                ),
+            ));
+        }
+    }
     for (index, entry) in body.user_id_overrides.iter().enumerate() {
         if entry.ids.len() > MAX_OVERRIDE_ITEMS {
             return Err(Error::invalid_input(

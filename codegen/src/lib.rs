@@ -109,6 +109,13 @@ fn settings(options: CodegenOptions) -> GenerationSettings {
             "crate::open_enum::ChangeTeamConfigsSetting",
             [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
         )
+        // OverrideType is shared by requests and responses (like the vendor's DTO): open in
+        // Rust so answers never fail on a new type; the facade refuses `Unknown` before sending.
+        .with_replacement(
+            "OverrideType",
+            "crate::open_enum::OverrideType",
+            [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
+        )
         .with_replacement(
             "ReviewApprovalSetting",
             "crate::open_enum::ReviewApprovalSetting",
