@@ -88,6 +88,21 @@ pub fn spec_json(path: &Path) -> Result<String, CodegenError> {
     Ok(json)
 }
 
+/// Spec schemas the generator replaces with hand-written open enums in `src/open_enum.rs`:
+/// (component name, Rust path). Known values are variants; anything else is kept as
+/// `Unknown(String)`. The xtask's types-vs-spec check reads this list too.
+pub const OPEN_ENUMS: &[(&str, &str)] = &[
+    (
+        "ChangeTeamConfigsSetting",
+        "crate::open_enum::ChangeTeamConfigsSetting",
+    ),
+    (
+        "ReviewApprovalSetting",
+        "crate::open_enum::ReviewApprovalSetting",
+    ),
+    ("OverrideType", "crate::open_enum::OverrideType"),
+];
+
 /// The settings both build.rs and xtask use; changing them changes the public API.
 fn settings(options: CodegenOptions) -> GenerationSettings {
     let mut settings = GenerationSettings::new();
@@ -101,26 +116,18 @@ fn settings(options: CodegenOptions) -> GenerationSettings {
         // missing implementation into one clear compile error.
         .with_hooks(progenitor::HooksMode::Expected)
         .with_inner_type(quote::quote!(crate::transport::CallContext))
-        .with_derive("PartialEq")
-        // Response-side settings are open enums: an unknown value the vendor adds later is kept
-        // as `Unknown(String)` instead of failing the whole call. Requests keep closed enums.
-        .with_replacement(
-            "ChangeTeamConfigsSetting",
-            "crate::open_enum::ChangeTeamConfigsSetting",
-            [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
-        )
-        // OverrideType is shared by requests and responses (like the vendor's DTO): open in
-        // Rust so answers never fail on a new type; the facade refuses `Unknown` before sending.
-        .with_replacement(
-            "OverrideType",
-            "crate::open_enum::OverrideType",
-            [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
-        )
-        .with_replacement(
-            "ReviewApprovalSetting",
-            "crate::open_enum::ReviewApprovalSetting",
+        .with_derive("PartialEq");
+    // Answers use open enums, so a value the vendor adds later is kept as `Unknown(String)`
+    // instead of failing the whole call. OverrideType is shared by requests and answers (like
+    // the vendor's DTO); the facade refuses `Unknown` before sending. Requests otherwise keep
+    // closed enums (ChangeTeamConfigs, ReviewApproval).
+    for (component, rust_path) in OPEN_ENUMS {
+        settings.with_replacement(
+            component,
+            rust_path,
             [progenitor::TypeImpl::FromStr, progenitor::TypeImpl::Display].into_iter(),
         );
+    }
     if options.derive_json_schema {
         settings.with_derive("schemars::JsonSchema");
     }

@@ -1,1 +1,185 @@
-fn main() {}
+//! `cargo xtask`: regenerates what is derived from `spec/openapi.yaml` and checks that the
+//! spec, its artifacts, the generated Rust types and the vendor's published document agree.
+
+mod artifacts;
+mod drift;
+mod lint;
+mod spec_check;
+mod types_check;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask: keep everything derived from spec/openapi.yaml honest
+
+USAGE:
+    cargo xtask generate [--root DIR]
+    cargo xtask check [--root DIR] [--upstream PATH]
+    cargo xtask lint [--root DIR]
+
+COMMANDS:
+    generate   Write every derived artifact (deterministic bytes, LF, trailing newline):
+                 spec/openapi.json          the JSON twin of spec/openapi.yaml
+                 spec/generated/client.rs   the Rust code build.rs generates (same function)
+    check      Change nothing; verify that
+                 - the artifacts are fresh, byte for byte (else a unified diff);
+                 - the spec is sound: OpenAPI 3.0.x, every operation has operationId, tags,
+                   summary, description and security; every $ref resolves; no component is
+                   unused; every example validates against its schema (JSON Schema);
+                 - the generated Rust types match the spec's components (property names,
+                   requiredness, types, enum values, nullability), via their schemars schemas;
+                 - with --upstream PATH: our two operations differ from the vendor's published
+                   document only where spec/upstream-deviations.yaml says so, and every entry
+                   there still differs.
+    lint       Run Redocly CLI (recommended-strict) and Spectral (spectral:oas) on the spec;
+               any error or warning fails. Needs npm; installs the pinned versions under
+               target/lint-tools.
+
+OPTIONS:
+    --root DIR        The repository to work on (default: this workspace)
+    --upstream PATH   The vendor's OpenAPI document (JSON or YAML) for the drift check
+    -h, --help        This text
+
+EXIT CODES (check):
+    0     everything holds
+    4     an artifact is stale: run `cargo xtask generate` and review the diff
+    5     the spec drifted from the vendor's document (unlisted or stale deviation)
+    100   the spec itself is wrong (structure, $refs, examples, or generated types disagree)
+    2     usage error, or a file could not be read or written
+
+WORKFLOW:
+    edit spec/openapi.yaml -> cargo xtask generate -> review the diff -> cargo xtask check
+";
+
+/// Exit codes, most severe last.
+const EXIT_STALE: u8 = 4;
+const EXIT_DRIFT: u8 = 5;
+const EXIT_SPEC: u8 = 100;
+const EXIT_USAGE: u8 = 2;
+
+struct Options {
+    command: String,
+    root: PathBuf,
+    upstream: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Option<Options>, String> {
+    let mut args = std::env::args().skip(1);
+    let mut command = None;
+    let mut root = default_root();
+    let mut upstream = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" | "help" => return Ok(None),
+            "--root" => root = PathBuf::from(args.next().ok_or("--root needs a directory")?),
+            "--upstream" => {
+                upstream = Some(PathBuf::from(args.next().ok_or("--upstream needs a path")?))
+            }
+            "generate" | "check" | "lint" if command.is_none() => command = Some(arg),
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    let command = command.ok_or("no command given")?;
+    Ok(Some(Options {
+        command,
+        root,
+        upstream,
+    }))
+}
+
+fn default_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{HELP}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match options.command.as_str() {
+        "generate" => generate(&options.root),
+        "check" => check(&options.root, options.upstream.as_deref()),
+        "lint" => lint::run(&options.root),
+        _ => ExitCode::from(EXIT_USAGE),
+    }
+}
+
+fn generate(root: &Path) -> ExitCode {
+    match artifacts::generate(root) {
+        Ok(written) => {
+            for line in written {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn check(root: &Path, upstream: Option<&Path>) -> ExitCode {
+    let mut exit = 0u8;
+    let mut fail = |code: u8, title: &str, problems: &[String]| {
+        if problems.is_empty() {
+            println!("ok: {title}");
+            return;
+        }
+        println!("FAILED: {title}");
+        for problem in problems {
+            println!("  - {}", problem.replace('\n', "\n    "));
+        }
+        exit = exit.max(code);
+    };
+
+    let spec_problems = spec_check::check(root);
+    fail(
+        EXIT_SPEC,
+        "the spec is sound (structure, $refs, components, examples)",
+        &spec_problems,
+    );
+    fail(
+        EXIT_SPEC,
+        "the generated Rust types match the spec",
+        &types_check::check(root),
+    );
+
+    match artifacts::check(root) {
+        Ok(stale) => {
+            let mut problems = stale;
+            if !problems.is_empty() {
+                problems.push("run `cargo xtask generate` and review the diff".to_string());
+            }
+            fail(EXIT_STALE, "derived artifacts are fresh", &problems);
+        }
+        Err(message) => fail(EXIT_SPEC, "derived artifacts are fresh", &[message]),
+    }
+
+    match upstream {
+        None => println!("skipped: drift against the vendor's document (no --upstream PATH given)"),
+        Some(path) => match drift::check(root, path) {
+            Ok(problems) => fail(
+                EXIT_DRIFT,
+                "differences from the vendor's document are all listed in spec/upstream-deviations.yaml",
+                &problems,
+            ),
+            Err(message) => {
+                eprintln!("error: {message}");
+                exit = exit.max(EXIT_USAGE);
+            }
+        },
+    }
+    ExitCode::from(exit)
+}
