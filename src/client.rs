@@ -98,11 +98,15 @@ impl Client {
     /// It sends the same key and version headers and uses the same connection pool and
     /// timeouts, but returns progenitor's own error type and the full response envelope.
     pub fn raw(&self) -> generated::Client {
-        self.raw_with_context(self.shared.timeout).0
+        self.raw_with_context(self.shared.timeout, None).0
     }
 
-    fn raw_with_context(&self, attempt_timeout: Duration) -> (generated::Client, CallContext) {
-        let context = CallContext::new(Arc::clone(&self.shared), attempt_timeout);
+    fn raw_with_context(
+        &self,
+        attempt_timeout: Duration,
+        body: Option<bytes::Bytes>,
+    ) -> (generated::Client, CallContext) {
+        let context = CallContext::new(Arc::clone(&self.shared), attempt_timeout, body);
         let raw =
             generated::Client::new_with_client(&self.base_url, self.http.clone(), context.clone());
         (raw, context)
@@ -139,10 +143,20 @@ impl Client {
     ) -> Result<ExperimentOverrides, Error> {
         validate::experiment_id(experiment_id)?;
         validate::experiment_overrides(overrides)?;
-        self.call(&PATCH_EXPERIMENT_OVERRIDES, |raw| async move {
+        // progenitor's builder takes the body by value, and cloning an update of 100 000 ids
+        // costs more than sending it (measured, see README "Performance"). So the body is
+        // serialized once, from the borrowed value with the generated type's own `Serialize`,
+        // and the transport sends those bytes on every attempt; the builder gets an empty body.
+        let body = serde_json::to_vec(overrides)
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::invalid_input("overrides", e.to_string()))?;
+        self.call(&PATCH_EXPERIMENT_OVERRIDES, body, |raw| async move {
             raw.patch_experiment_overrides()
                 .id(experiment_id)
-                .body(overrides.clone())
+                .body(ExperimentOverrides {
+                    overrides: Vec::new(),
+                    user_id_overrides: Vec::new(),
+                })
                 .send()
                 .await
         })
@@ -174,15 +188,46 @@ impl Client {
     /// ```
     pub async fn create_team(&self, team: &TeamCreate) -> Result<Team, Error> {
         validate::team_create(team)?;
-        self.call(&CREATE_TEAM, |raw| async move {
-            raw.create_team().body(team.clone()).send().await
+        // As for PATCH: serialize the borrowed team once instead of cloning it per attempt.
+        // The builder gets a placeholder with the same name and no lists.
+        let body = serde_json::to_vec(team)
+            .map(bytes::Bytes::from)
+            .map_err(|e| Error::invalid_input("team", e.to_string()))?;
+        self.call(&CREATE_TEAM, body, |raw| async move {
+            raw.create_team()
+                .body(TeamCreate {
+                    name: team.name.clone(),
+                    description: None,
+                    members: Vec::new(),
+                    admins: Vec::new(),
+                    default_gate_metrics: Vec::new(),
+                    default_experiment_primary_metrics: Vec::new(),
+                    default_experiment_secondary_metrics: Vec::new(),
+                    default_holdout_metrics: Vec::new(),
+                    change_team_configs: team.change_team_configs,
+                    review_approval: team.review_approval,
+                    default_target_applications: Vec::new(),
+                    default_holdout_id: None,
+                    require_reviews: None,
+                    require_gate_templates: None,
+                    require_experiment_templates: None,
+                    require_dynamic_config_templates: None,
+                })
+                .send()
+                .await
         })
         .await
         .map(|response| response.data)
     }
 
     /// Runs one operation: rate limit, attempts with their timeouts, retries, one span.
-    async fn call<T, F, Fut>(&self, operation: &Operation, send: F) -> Result<T, Error>
+    /// `body` (the request, serialized once) replaces the body the generated code built.
+    async fn call<T, F, Fut>(
+        &self,
+        operation: &Operation,
+        body: bytes::Bytes,
+        send: F,
+    ) -> Result<T, Error>
     where
         F: Fn(generated::Client) -> Fut,
         Fut: Future<Output = RawResult<T>>,
@@ -208,12 +253,14 @@ impl Client {
             let mut attempt: u32 = 0;
             loop {
                 let permit = match &shared.limiter {
-                    Some(limiter) => {
-                        match tokio::time::timeout_at(deadline, limiter.acquire()).await {
+                    // The common case, a free slot, needs no timer and no waiter registration.
+                    Some(limiter) => match limiter.try_acquire_now() {
+                        Some(permit) => Some(permit),
+                        None => match tokio::time::timeout_at(deadline, limiter.acquire()).await {
                             Ok(permit) => Some(permit),
                             Err(_) => return Err(deadline_exceeded(attempt)),
-                        }
-                    }
+                        },
+                    },
                     None => None,
                 };
                 let remaining = deadline.saturating_duration_since(Instant::now());
@@ -223,7 +270,8 @@ impl Client {
                 attempt += 1;
                 let span = tracing::Span::current();
                 span.record("attempt", attempt);
-                let (raw, context) = self.raw_with_context(shared.timeout.min(remaining));
+                let (raw, context) =
+                    self.raw_with_context(shared.timeout.min(remaining), Some(body.clone()));
                 let result = send(raw).await;
                 drop(permit);
                 let outcome = finish(&context, result, &span);

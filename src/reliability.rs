@@ -162,6 +162,13 @@ impl Limiter {
     }
 
     /// Waits until a request may be sent; the permit counts it until dropped.
+    /// A permit now, if a slot is free, without registering as a waiter.
+    pub(crate) fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
+        self.try_acquire(Instant::now()).ok().map(|()| Permit {
+            limiter: Arc::clone(self),
+        })
+    }
+
     pub(crate) async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
             let changed = self.changed.notified();
@@ -194,28 +201,27 @@ impl Limiter {
         {
             state.completed.pop_front();
         }
-        let mut blocked = false;
         let mut wait: Option<Duration> = None;
+        let mut blocked = false;
         for (limit, period) in &self.windows {
-            let recent: Vec<Instant> = state
+            // Completion times are pushed in order, so the window is a suffix: binary search.
+            let first_in_window = state
                 .completed
-                .iter()
-                .copied()
-                .filter(|done| now.duration_since(*done) < *period)
-                .collect();
-            let used = state.in_flight as usize + recent.len();
-            if used >= *limit as usize {
-                blocked = true;
-                // Completed entries age out oldest first; in-flight ones only after completing.
-                let must_expire = used + 1 - *limit as usize;
-                if let Some(done) = recent.get(must_expire - 1) {
-                    let frees_in = (*done + *period).saturating_duration_since(now);
-                    wait = Some(wait.map_or(frees_in, |w| w.max(frees_in)));
-                } else {
-                    wait = None;
-                    break;
-                }
+                .partition_point(|done| now.duration_since(*done) >= *period);
+            let recent = state.completed.len() - first_in_window;
+            let used = state.in_flight as usize + recent;
+            if used < *limit as usize {
+                continue;
             }
+            blocked = true;
+            // Completed entries age out oldest first; in-flight ones only after completing.
+            let must_expire = used + 1 - *limit as usize;
+            if must_expire > recent {
+                return Err(None);
+            }
+            let done = state.completed[first_in_window + must_expire - 1];
+            let frees_in = (done + *period).saturating_duration_since(now);
+            wait = Some(wait.map_or(frees_in, |w| w.max(frees_in)));
         }
         if blocked {
             return Err(wait.map(|w| w.max(Duration::from_millis(1))));

@@ -61,6 +61,8 @@ pub(crate) struct ResponseRecord {
 pub struct CallContext {
     pub(crate) shared: Arc<Shared>,
     attempt_timeout: Duration,
+    /// Bytes to send instead of the body the generated code serialized (see the facade).
+    body: Option<Bytes>,
     record: Arc<Mutex<Option<ResponseRecord>>>,
 }
 
@@ -71,10 +73,11 @@ impl std::fmt::Debug for CallContext {
 }
 
 impl CallContext {
-    pub(crate) fn new(shared: Arc<Shared>, attempt_timeout: Duration) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, attempt_timeout: Duration, body: Option<Bytes>) -> Self {
         Self {
             shared,
             attempt_timeout,
+            body,
             record: Arc::new(Mutex::new(None)),
         }
     }
@@ -96,17 +99,20 @@ impl CallContext {
         headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
         headers.insert(USER_AGENT, self.shared.user_agent.clone());
         *request.timeout_mut() = Some(self.attempt_timeout);
+        if let Some(body) = &self.body {
+            *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+        }
     }
 
     /// Reads the whole body (up to the limit) so that errors can quote it and keep the
     /// status, then hands the generated code an equivalent in-memory response.
     async fn buffer(&self, mut response: reqwest::Response) -> reqwest::Result<reqwest::Response> {
         let status = response.status();
-        let headers = response.headers().clone();
         let version = response.version();
+        // The status alone first, so a failure while reading the body still reports it.
         self.store_record(ResponseRecord {
             status,
-            headers: headers.clone(),
+            headers: HeaderMap::new(),
             body: Bytes::new(),
             truncated: false,
         });
@@ -130,6 +136,7 @@ impl CallContext {
             body = %self.shared.redact(String::from_utf8_lossy(&body).into_owned()),
             "response body"
         );
+        let headers = std::mem::take(response.headers_mut());
         self.store_record(ResponseRecord {
             status,
             headers: headers.clone(),
