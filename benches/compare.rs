@@ -297,7 +297,7 @@ where
 }
 
 fn median(mut samples: Vec<Sample>) -> Sample {
-    samples.sort_by(|a, b| a.cpu.cmp(&b.cpu));
+    samples.sort_by_key(|sample| sample.cpu);
     samples[samples.len() / 2]
 }
 
