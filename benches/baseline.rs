@@ -101,8 +101,13 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn new(base_url: &str, key: &str) -> Self {
+        // The one setting any production client has: a request timeout (the crate's default).
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|e| panic!("a reqwest client with a timeout builds: {e}"));
         Self {
-            http: reqwest::Client::new(),
+            http,
             base_url: base_url.to_string(),
             key: key.to_string(),
         }

@@ -460,6 +460,14 @@ async fn run(config: Config) {
                 crate_sample: ours,
                 baseline_sample: theirs,
             });
+            rows.push(Row {
+                case: format!("{case}: allocated bytes per request"),
+                unit: "B",
+                crate_value: ours.bytes_per_request(),
+                baseline_value: theirs.bytes_per_request(),
+                crate_sample: ours,
+                baseline_sample: theirs,
+            });
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::excerpt;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 /// The response header whose value the tracing span records as `request_id`.
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The production Console API.
 pub const DEFAULT_BASE_URL: &str = "https://statsigapi.net";
@@ -385,7 +385,7 @@ fn finish<T>(
     let record = context.take_record();
     if let Some(record) = &record {
         span.record("status", record.status.as_u16());
-        if let Some(id) = record.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        if let Some(id) = record.request_id.as_ref().and_then(|v| v.to_str().ok()) {
             span.record("request_id", id);
         }
     }
@@ -455,13 +455,13 @@ fn error_from_response(shared: &Shared, record: &ResponseRecord) -> Error {
         },
         StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
             message: message(),
-            retry_after: record.headers.get(RETRY_AFTER).and_then(parse_retry_after),
+            retry_after: record.retry_after.as_ref().and_then(parse_retry_after),
             body_excerpt,
         },
         status => Error::Api {
             status,
             message: server_message,
-            retry_after: record.headers.get(RETRY_AFTER).and_then(parse_retry_after),
+            retry_after: record.retry_after.as_ref().and_then(parse_retry_after),
             body_excerpt,
         },
     }

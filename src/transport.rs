@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{HeaderName, HeaderValue, USER_AGENT};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::generated;
@@ -48,7 +48,10 @@ impl Shared {
 #[derive(Clone)]
 pub(crate) struct ResponseRecord {
     pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
+    /// `Retry-After`, for 429 and 503 answers.
+    pub(crate) retry_after: Option<HeaderValue>,
+    /// The request id the server gave, for the tracing span.
+    pub(crate) request_id: Option<HeaderValue>,
     pub(crate) body: Bytes,
     pub(crate) truncated: bool,
 }
@@ -112,24 +115,13 @@ impl CallContext {
         // The status alone first, so a failure while reading the body still reports it.
         self.store_record(ResponseRecord {
             status,
-            headers: HeaderMap::new(),
+            retry_after: None,
+            request_id: None,
             body: Bytes::new(),
             truncated: false,
         });
         let limit = self.shared.max_response_bytes;
-        let expected = response.content_length().unwrap_or(0);
-        let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit));
-        let mut truncated = false;
-        while let Some(chunk) = response.chunk().await? {
-            let room = limit - body.len();
-            if chunk.len() > room {
-                body.extend_from_slice(&chunk[..room]);
-                truncated = true;
-                break;
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let body = Bytes::from(body);
+        let (body, truncated) = read_body(&mut response, limit).await?;
         tracing::trace!(
             status = status.as_u16(),
             truncated,
@@ -139,7 +131,8 @@ impl CallContext {
         let headers = std::mem::take(response.headers_mut());
         self.store_record(ResponseRecord {
             status,
-            headers: headers.clone(),
+            retry_after: headers.get(reqwest::header::RETRY_AFTER).cloned(),
+            request_id: headers.get(crate::client::REQUEST_ID).cloned(),
             body: body.clone(),
             truncated,
         });
@@ -149,6 +142,42 @@ impl CallContext {
         *rebuilt.version_mut() = version;
         Ok(reqwest::Response::from(rebuilt))
     }
+}
+
+/// The body, up to `limit` bytes (and whether it was longer). A body that arrives in one
+/// chunk, the usual case for small answers, is kept without copying.
+async fn read_body(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> reqwest::Result<(Bytes, bool)> {
+    let Some(first) = response.chunk().await? else {
+        return Ok((Bytes::new(), false));
+    };
+    if first.len() > limit {
+        return Ok((first.slice(..limit), true));
+    }
+    let Some(second) = response.chunk().await? else {
+        return Ok((first, false));
+    };
+    let expected = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit));
+    for chunk in [first, second] {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((Bytes::from(body), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((Bytes::from(body), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((Bytes::from(body), false))
 }
 
 impl ClientHooks<CallContext> for generated::Client {
