@@ -18,21 +18,12 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_ver
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
 
-cargo build --quiet --locked --example mock_server --features mock
-
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-log=target/contract-mock-server.log
-./target/debug/examples/mock_server --port "$port" --api-key "$key" --no-rate-limit >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$log" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$log"; echo "the fake Console did not start" >&2; exit 1; }
-  sleep 0.1
-done
+# shellcheck source=scripts/fake-console.sh
+source scripts/fake-console.sh
+start_fake_console "$key" target/contract-mock-server.log --no-rate-limit
 
 "$venv/bin/schemathesis" --config-file contract/schemathesis.toml --no-color run spec/openapi.yaml \
-  --url "http://127.0.0.1:$port" \
+  --url "$FAKE_CONSOLE_URL" \
   --header "STATSIG-API-KEY: $key" \
   --checks all \
   --mode all \

@@ -35,16 +35,7 @@ rm -rf "$py" && mkdir -p "$py"
 "$venv/bin/openapi-python-client" generate --path spec/openapi.yaml --meta none \
   --config other-languages/python/openapi-python-client.yaml --output-path "$py/statsig_console_client"
 
-cargo build --quiet --locked --example mock_server --features mock
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-key=console-python-proof-key
-log=$work/mock-server.log
-./target/debug/examples/mock_server --port "$port" --api-key "$key" >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q "listening on" "$log" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$log"; echo "the fake Console did not start" >&2; exit 1; }
-  sleep 0.1
-done
-PYTHONPATH="$py" "$venv/bin/python" other-languages/python/use_client.py "http://127.0.0.1:$port" "$key"
+# shellcheck source=scripts/fake-console.sh
+source scripts/fake-console.sh
+start_fake_console console-python-proof-key "$work/mock-server.log"
+PYTHONPATH="$py" "$venv/bin/python" other-languages/python/use_client.py "$FAKE_CONSOLE_URL" console-python-proof-key

@@ -415,19 +415,11 @@ fn answer(
                 || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
     if !is_json {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "Invalid request: Content-Type must be application/json.",
-        );
+        return invalid("Content-Type must be application/json");
     }
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                &format!("Invalid request: the body is not valid JSON ({e})."),
-            );
-        }
+        Err(e) => return invalid(&format!("the body is not valid JSON ({e})")),
     };
     let operation_id = match route {
         Route::Overrides { .. } => "patchExperimentOverrides",
@@ -438,55 +430,57 @@ fn answer(
         .request_schema(operation_id)
         .and_then(|schema| shared.spec.check(schema, &value, ""));
     if let Err(problem) = checked {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid request: {problem}."),
-        );
+        return invalid(&problem);
     }
     match route {
-        Route::Overrides { experiment_id } => {
-            let update: ExperimentOverrides = match serde_json::from_value(value) {
-                Ok(update) => update,
-                Err(e) => {
-                    return error_response(
-                        StatusCode::BAD_REQUEST,
-                        &format!("Invalid request: {e}."),
-                    );
-                }
-            };
-            match shared.lock_state().patch_overrides(&experiment_id, &update) {
-                Ok(data) => json_response(
-                    StatusCode::OK,
-                    &ExperimentOverridesResponse {
-                        message: "Experiment overrides updated successfully.".into(),
-                        data,
-                    },
-                ),
-                Err(refusal) => refusal_response(refusal),
-            }
-        }
-        Route::Teams => {
-            let team: TeamCreate = match serde_json::from_value(value) {
-                Ok(team) => team,
-                Err(e) => {
-                    return error_response(
-                        StatusCode::BAD_REQUEST,
-                        &format!("Invalid request: {e}."),
-                    );
-                }
-            };
-            match shared.lock_state().create_team(&team) {
-                Ok(data) => json_response(
-                    StatusCode::OK,
-                    &CreateTeamResponse {
-                        message: "Team created successfully.".into(),
-                        data,
-                    },
-                ),
-                Err(refusal) => refusal_response(refusal),
-            }
-        }
+        Route::Overrides { experiment_id } => perform(
+            value,
+            |update: &ExperimentOverrides| {
+                shared.lock_state().patch_overrides(&experiment_id, update)
+            },
+            |data| ExperimentOverridesResponse {
+                message: "Experiment overrides updated successfully.".into(),
+                data,
+            },
+        ),
+        Route::Teams => perform(
+            value,
+            |team: &TeamCreate| shared.lock_state().create_team(team),
+            |data| CreateTeamResponse {
+                message: "Team created successfully.".into(),
+                data,
+            },
+        ),
     }
+}
+
+/// Decodes a schema-checked body into the generated request type, applies it to the state,
+/// and answers 200 with the typed `{message, data}` envelope (or the refusal).
+fn perform<Request, Data, Answer>(
+    body: Value,
+    apply: impl FnOnce(&Request) -> Result<Data, Refusal>,
+    envelope: impl FnOnce(Data) -> Answer,
+) -> Response<MockBody>
+where
+    Request: serde::de::DeserializeOwned,
+    Answer: serde::Serialize,
+{
+    let request: Request = match serde_json::from_value(body) {
+        Ok(request) => request,
+        Err(e) => return invalid(&e.to_string()),
+    };
+    match apply(&request) {
+        Ok(data) => json_response(StatusCode::OK, &envelope(data)),
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+/// A 400 for a request whose shape breaks the spec (the prefix tells it from semantic refusals).
+fn invalid(problem: &str) -> Response<MockBody> {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        &format!("Invalid request: {problem}."),
+    )
 }
 
 fn refusal_response(refusal: Refusal) -> Response<MockBody> {
