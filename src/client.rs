@@ -96,7 +96,8 @@ impl Client {
     /// The generated (progenitor) client, for anything the facade does not wrap.
     ///
     /// It sends the same key and version headers and uses the same connection pool and
-    /// timeouts, but returns progenitor's own error type and the full response envelope.
+    /// per-attempt timeout, but returns progenitor's own error type and the full response
+    /// envelope, and has no retries, rate limiting or input checks.
     pub fn raw(&self) -> generated::Client {
         self.raw_with_context(self.shared.timeout, None).0
     }

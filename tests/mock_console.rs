@@ -549,3 +549,14 @@ async fn dropping_the_handle_stops_the_server() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn an_sdk_key_as_the_fakes_key_fails_at_start_not_later() {
+    let err = MockConsole::builder()
+        .api_key("client-abc123")
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("Console API key"), "{err}");
+}

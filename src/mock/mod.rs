@@ -311,7 +311,8 @@ impl MockConsoleBuilder {
         self
     }
 
-    /// Binds `127.0.0.1` and starts serving on the current tokio runtime.
+    /// Binds `127.0.0.1` and starts serving on the current tokio runtime. Fails if the port
+    /// cannot be bound, or if the first key is one [`Client`] refuses (an SDK key).
     pub async fn start(self) -> std::io::Result<MockConsole> {
         let spec = schema::Spec::embedded().map_err(std::io::Error::other)?;
         let api_keys = if self.api_keys.is_empty() {
@@ -345,10 +346,18 @@ impl MockConsoleBuilder {
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let address = listener.local_addr()?;
+        // Built once here, so a key the client would refuse (an SDK key, say) fails `start`
+        // with a message instead of making `client()` fail later.
+        let client = Client::builder()
+            .api_key(api_keys[0].clone())
+            .base_url(format!("http://{address}"))
+            .build()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, Arc::clone(&shared), stopped));
         Ok(MockConsole {
             address,
+            client,
             api_key: api_keys[0].clone(),
             shared,
             stop,
@@ -363,6 +372,7 @@ pub const DEFAULT_MOCK_KEY: &str = "console-mock-key";
 /// A running fake Console. Stops when dropped or on [`MockConsole::shutdown`].
 pub struct MockConsole {
     address: SocketAddr,
+    client: Client,
     api_key: String,
     shared: Arc<server::Shared>,
     stop: watch::Sender<bool>,
@@ -407,9 +417,7 @@ impl MockConsole {
 
     /// A [`Client`] pointed at this fake with its first key and default settings.
     pub fn client(&self) -> Client {
-        self.client_builder()
-            .build()
-            .unwrap_or_else(|e| unreachable!("a loopback URL and a console key are valid: {e}"))
+        self.client.clone()
     }
 
     /// A client builder already given this fake's URL and key, for further settings.
