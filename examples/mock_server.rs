@@ -11,14 +11,15 @@
 
 use std::process::ExitCode;
 
-use statsig_console::mock::{MockConsole, RateLimits};
+use statsig_console::RateLimit;
+use statsig_console::mock::MockConsole;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut port: u16 = 8080;
     let mut keys = Vec::new();
     let mut experiments: Vec<(String, Vec<String>)> = Vec::new();
-    let mut limits = RateLimits::vendor();
+    let mut limits = RateLimit::vendor();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -31,7 +32,7 @@ async fn main() -> ExitCode {
                 Ok(())
             }),
             "--no-rate-limit" => {
-                limits = RateLimits::off();
+                limits = RateLimit::new();
                 Ok(())
             }
             "-h" | "--help" => Err("usage: mock_server [--port N] [--api-key KEY]... [--experiment ID=G1,G2]... [--no-rate-limit]".into()),

@@ -10,7 +10,8 @@
 
 use std::process::ExitCode;
 
-use statsig_console::mock::{MockConsole, RateLimits};
+use statsig_console::RateLimit;
+use statsig_console::mock::MockConsole;
 use statsig_console::types::{
     ChangeTeamConfigs, ConditionalOverride, ExperimentOverrides, MetricRef, OverrideType,
     ReviewApproval, Team, TeamCreate, UserIdOverride,
@@ -96,7 +97,7 @@ async fn run(options: Options) -> Result<(), String> {
             .experiment(&options.experiment, [control, test])
             .user("ana@example.com", "Ana", "Lopez")
             .user("li@example.com", "Li", "Wei")
-            .rate_limits(RateLimits::vendor())
+            .rate_limits(RateLimit::vendor())
             .start()
             .await
             .map_err(|e| format!("cannot start the fake Console: {e}"))?;

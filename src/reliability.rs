@@ -91,7 +91,8 @@ fn random_unit() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Client-side mutation limits: sliding windows of at most `requests` per `period`.
+/// Mutation limits as sliding windows of at most `requests` per `period`: what the client
+/// holds itself to, and (feature `mock`) what the fake Console enforces per API key.
 ///
 /// The default stays a little under the vendor's documented limits of 100 requests per 10 s
 /// and 900 per 15 minutes per project: 95 per 10 s and 850 per 15 minutes.
@@ -109,7 +110,15 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// No windows yet; add them with [`RateLimit::window`].
+    /// The vendor's documented limits exactly: 100 requests per 10 s and 900 per 15 minutes
+    /// (what the fake Console enforces by default).
+    pub fn vendor() -> Self {
+        Self::new()
+            .window(100, Duration::from_secs(10))
+            .window(900, Duration::from_secs(15 * 60))
+    }
+
+    /// No windows yet, so nothing is limited; add them with [`RateLimit::window`].
     pub fn new() -> Self {
         Self {
             windows: Vec::new(),

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{sample_overrides, sample_team};
 use serde_json::{Value, json};
-use statsig_console::mock::{Fault, MockConsole, MockOperation, RateLimits};
+use statsig_console::RateLimit;
+use statsig_console::mock::{Fault, MockConsole, MockOperation};
 use statsig_console::types::{ExperimentOverrides, OverrideType, UserIdOverride};
 use statsig_console::{Error, RetryPolicy};
 
@@ -19,7 +20,7 @@ async fn console() -> MockConsole {
         .experiment("checkout_flow", ["Control", "Test"])
         .experiment("pricing", ["A", "B", "C"])
         .user("ana@example.com", "Ana", "Lopez")
-        .rate_limits(RateLimits::off())
+        .rate_limits(RateLimit::new())
         .start()
         .await
         .unwrap()
@@ -368,7 +369,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     let console = MockConsole::builder()
         .api_key(KEY)
         .experiment("checkout_flow", ["Control", "Test"])
-        .rate_limits(RateLimits::off().window(3, Duration::from_secs(30)))
+        .rate_limits(RateLimit::new().window(3, Duration::from_secs(30)))
         .start()
         .await
         .unwrap();
@@ -399,7 +400,7 @@ async fn rate_limits_answer_429_with_retry_after() {
         other => panic!("expected a 429 with Retry-After, got {other:?}"),
     }
     assert_eq!(console.journal().len(), 4);
-    console.set_rate_limits(RateLimits::off());
+    console.set_rate_limits(RateLimit::new());
     client
         .patch_experiment_overrides("checkout_flow", &sample_overrides())
         .await
@@ -411,7 +412,7 @@ async fn the_vendor_limits_are_the_default() {
     let console = MockConsole::builder().start().await.unwrap();
     drop(console);
     assert_eq!(
-        RateLimits::vendor().windows(),
+        RateLimit::vendor().windows(),
         &[
             (100, Duration::from_secs(10)),
             (900, Duration::from_secs(900))

@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{sample_overrides, sample_team, team_response_json};
-use statsig_console::mock::{Fault, MockConsole, MockOperation, RateLimits};
+use statsig_console::mock::{Fault, MockConsole, MockOperation};
 use statsig_console::{Error, RateLimit, RetryPolicy};
 
 const KEY: &str = "console-reliability-0123456789";
@@ -14,7 +14,7 @@ async fn console() -> MockConsole {
     MockConsole::builder()
         .api_key(KEY)
         .experiment("checkout_flow", ["Control", "Test"])
-        .rate_limits(RateLimits::off())
+        .rate_limits(RateLimit::new())
         .start()
         .await
         .unwrap()
@@ -280,16 +280,16 @@ async fn two_hundred_concurrent_patches_through_clones_meet_no_429() {
         (10, Duration::from_millis(250)),
         (40, Duration::from_millis(1250)),
     ];
-    let mut server_limits = RateLimits::off();
-    let mut client_limits = RateLimit::new();
-    for (requests, period) in windows {
-        server_limits = server_limits.window(requests, period);
-        client_limits = client_limits.window(requests, period);
-    }
+    // The fake enforces, and the client holds itself to, the very same windows.
+    let limits = windows
+        .iter()
+        .fold(RateLimit::new(), |limits, (requests, period)| {
+            limits.window(*requests, *period)
+        });
     let console = MockConsole::builder()
         .api_key(KEY)
         .experiment("checkout_flow", ["Control", "Test"])
-        .rate_limits(server_limits)
+        .rate_limits(limits.clone())
         .start()
         .await
         .unwrap();
@@ -297,7 +297,7 @@ async fn two_hundred_concurrent_patches_through_clones_meet_no_429() {
     let client = console
         .client_builder()
         .retry_policy(RetryPolicy::none())
-        .rate_limit(client_limits)
+        .rate_limit(limits)
         .build()
         .unwrap();
     let started = Instant::now();

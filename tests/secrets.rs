@@ -7,7 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{TEST_KEY, assert_no_key, sample_overrides, sample_team};
-use statsig_console::mock::{Fault, MockConsole, RateLimits};
+use statsig_console::RateLimit;
+use statsig_console::mock::{Fault, MockConsole};
 use statsig_console::{Client, RetryPolicy};
 
 #[derive(Clone, Default)]
@@ -38,7 +39,7 @@ async fn the_key_appears_in_no_output_at_any_level() {
     let console = MockConsole::builder()
         .api_key("console-the-accepted-one-42")
         .experiment("checkout_flow", ["Control", "Test"])
-        .rate_limits(RateLimits::off())
+        .rate_limits(RateLimit::new())
         .start()
         .await
         .unwrap();

@@ -40,7 +40,7 @@
 //!    declare on a known path is answered `405` with an `Allow` header.
 //! 4. A missing or unknown `STATSIG-API-KEY`, or an SDK key (`client-…`, `secret-…`), is
 //!    answered `401` with the vendor's wording.
-//! 5. Past the project's mutation [`RateLimits`] (per key), `429 {status, message}` with
+//! 5. Past the project's mutation [`RateLimit`] (per key), `429 {status, message}` with
 //!    `Retry-After` in seconds.
 //! 6. A body that is not JSON, or breaks the spec's schema (a missing required field, a wrong
 //!    type, `null` where not `nullable`, an enum value outside the spec, more items than
@@ -82,8 +82,8 @@ use tokio::task::JoinHandle;
 
 pub use state::MockUser;
 
-use crate::Client;
 use crate::types::{ExperimentOverrides, Team};
+use crate::{Client, RateLimit};
 use state::{Experiment, State};
 
 /// Which requests a [`Fault`] applies to.
@@ -187,42 +187,6 @@ impl Fault {
     }
 }
 
-/// Mutation rate limits per project (per API key), as sliding windows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimits {
-    windows: Vec<(u32, Duration)>,
-}
-
-impl RateLimits {
-    /// The vendor's documented limits: 100 requests per 10 s and 900 per 15 min.
-    pub fn vendor() -> RateLimits {
-        RateLimits {
-            windows: vec![
-                (100, Duration::from_secs(10)),
-                (900, Duration::from_secs(15 * 60)),
-            ],
-        }
-    }
-
-    /// No limits.
-    pub fn off() -> RateLimits {
-        RateLimits {
-            windows: Vec::new(),
-        }
-    }
-
-    /// Adds a window: at most `requests` in any `period`.
-    pub fn window(mut self, requests: u32, period: Duration) -> RateLimits {
-        self.windows.push((requests, period));
-        self
-    }
-
-    /// The windows, as (requests, period).
-    pub fn windows(&self) -> &[(u32, Duration)] {
-        &self.windows
-    }
-}
-
 /// One request as the fake received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
@@ -259,7 +223,7 @@ pub struct MockConsoleBuilder {
     api_keys: Vec<String>,
     experiments: Vec<(String, Vec<String>)>,
     users: Vec<MockUser>,
-    rate_limits: RateLimits,
+    rate_limits: RateLimit,
     faults: Vec<Fault>,
     port: u16,
 }
@@ -293,8 +257,8 @@ impl MockConsoleBuilder {
         self
     }
 
-    /// Mutation rate limits (default [`RateLimits::vendor`]).
-    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+    /// Mutation rate limits (default [`RateLimit::vendor`]).
+    pub fn rate_limits(mut self, limits: RateLimit) -> Self {
         self.rate_limits = limits;
         self
     }
@@ -394,7 +358,7 @@ impl MockConsole {
             api_keys: Vec::new(),
             experiments: Vec::new(),
             users: Vec::new(),
-            rate_limits: RateLimits::vendor(),
+            rate_limits: RateLimit::vendor(),
             faults: Vec::new(),
             port: 0,
         }
@@ -469,7 +433,7 @@ impl MockConsole {
     }
 
     /// Changes the rate limits from now on (the request history is kept).
-    pub fn set_rate_limits(&self, limits: RateLimits) {
+    pub fn set_rate_limits(&self, limits: RateLimit) {
         self.shared
             .limiter
             .lock()

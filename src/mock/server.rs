@@ -19,7 +19,8 @@ use tokio::time::{Duration, Instant};
 
 use super::schema::Spec;
 use super::state::{Refusal, State};
-use super::{Fault, FaultAction, MockOperation, RateLimits, RecordedRequest};
+use super::{Fault, FaultAction, MockOperation, RecordedRequest};
+use crate::RateLimit;
 use crate::transport::API_KEY_HEADER;
 use crate::types::{
     CreateTeamResponse, ExperimentOverrides, ExperimentOverridesResponse, TeamCreate,
@@ -45,25 +46,31 @@ impl Shared {
 
 /// Sliding-window request logs, per key and window.
 pub(super) struct Limiter {
-    limits: RateLimits,
+    limits: RateLimit,
     history: HashMap<String, VecDeque<Instant>>,
 }
 
 impl Limiter {
-    pub(super) fn new(limits: RateLimits) -> Self {
+    pub(super) fn new(limits: RateLimit) -> Self {
         Self {
             limits,
             history: HashMap::new(),
         }
     }
 
-    pub(super) fn set_limits(&mut self, limits: RateLimits) {
+    pub(super) fn set_limits(&mut self, limits: RateLimit) {
         self.limits = limits;
     }
 
     /// Records a request for `key`, or says how long until one would be allowed.
     fn admit(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
-        let Some(longest) = self.limits.windows.iter().map(|(_, period)| *period).max() else {
+        let Some(longest) = self
+            .limits
+            .windows()
+            .iter()
+            .map(|(_, period)| *period)
+            .max()
+        else {
             return Ok(());
         };
         let log = self.history.entry(key.to_string()).or_default();
@@ -74,7 +81,7 @@ impl Limiter {
             log.pop_front();
         }
         let mut wait = Duration::ZERO;
-        for (limit, period) in &self.limits.windows {
+        for (limit, period) in self.limits.windows() {
             let in_window: Vec<&Instant> = log
                 .iter()
                 .filter(|t| now.duration_since(**t) < *period)
@@ -520,7 +527,7 @@ mod tests {
     #[test]
     fn limiter_waits_for_the_oldest_request_in_the_full_window() {
         let mut limiter = Limiter::new(
-            RateLimits::off()
+            RateLimit::new()
                 .window(2, Duration::from_secs(10))
                 .window(3, Duration::from_secs(60)),
         );
