@@ -161,21 +161,16 @@ async fn read_body(
     };
     let expected = response.content_length().unwrap_or(0);
     let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(limit).min(limit));
-    for chunk in [first, second] {
+    body.extend_from_slice(&first);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
         let room = limit - body.len();
         if chunk.len() > room {
             body.extend_from_slice(&chunk[..room]);
             return Ok((Bytes::from(body), true));
         }
         body.extend_from_slice(&chunk);
-    }
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok((Bytes::from(body), true));
-        }
-        body.extend_from_slice(&chunk);
+        next = response.chunk().await?;
     }
     Ok((Bytes::from(body), false))
 }
