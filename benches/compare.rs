@@ -379,6 +379,9 @@ async fn run(config: Config) {
     let baseline_small = baseline::Baseline::new(&base(small), KEY);
     let baseline_big = baseline::Baseline::new(&base(big_team), KEY);
 
+    // The crate takes each request by value, as a caller that builds it for the call would pass
+    // it; so that both sides do the same caller work, each request on either side gets its own
+    // clone of the body.
     let small_body = small_overrides();
     let small_baseline_body = to_baseline(&small_body);
     let big_body = big_overrides();
@@ -402,13 +405,13 @@ async fn run(config: Config) {
                     measure(per_round, concurrency, || async {
                         if patch {
                             crate_client
-                                .patch_experiment_overrides("checkout_flow", &small_body)
+                                .patch_experiment_overrides("checkout_flow", small_body.clone())
                                 .await
                                 .map(drop)
                                 .expect("crate patch");
                         } else {
                             crate_client
-                                .create_team(&team_body)
+                                .create_team(team_body.clone())
                                 .await
                                 .map(drop)
                                 .expect("crate team");
@@ -420,13 +423,13 @@ async fn run(config: Config) {
                     measure(per_round, concurrency, || async {
                         if patch {
                             baseline_small
-                                .patch_overrides("checkout_flow", &small_baseline_body)
+                                .patch_overrides("checkout_flow", &small_baseline_body.clone())
                                 .await
                                 .map(drop)
                                 .expect("baseline patch");
                         } else {
                             baseline_small
-                                .create_team(&baseline_team_body)
+                                .create_team(&baseline_team_body.clone())
                                 .await
                                 .map(drop)
                                 .expect("baseline team");
@@ -483,7 +486,7 @@ async fn run(config: Config) {
             ours.push(
                 measure(payload_calls, 1, || async {
                     crate_client
-                        .patch_experiment_overrides("checkout_flow", &big_body)
+                        .patch_experiment_overrides("checkout_flow", big_body.clone())
                         .await
                         .map(drop)
                         .expect("big patch");
@@ -493,7 +496,7 @@ async fn run(config: Config) {
             theirs.push(
                 measure(payload_calls, 1, || async {
                     baseline_big
-                        .patch_overrides("checkout_flow", &big_baseline_body)
+                        .patch_overrides("checkout_flow", &big_baseline_body.clone())
                         .await
                         .map(drop)
                         .expect("big baseline patch");
@@ -503,7 +506,7 @@ async fn run(config: Config) {
             ours_team.push(
                 measure(payload_calls, 1, || async {
                     crate_client
-                        .create_team(&team_body)
+                        .create_team(team_body.clone())
                         .await
                         .map(drop)
                         .expect("big team");
@@ -513,7 +516,7 @@ async fn run(config: Config) {
             theirs_team.push(
                 measure(payload_calls, 1, || async {
                     baseline_big
-                        .create_team(&baseline_team_body)
+                        .create_team(&baseline_team_body.clone())
                         .await
                         .map(drop)
                         .expect("big baseline team");

@@ -110,7 +110,7 @@ async fn run(options: Options) -> Result<(), String> {
 
     println!("\n1. Create Team");
     let team = client
-        .create_team(&team_request())
+        .create_team(team_request())
         .await
         .map_err(|e| e.to_string())?;
     print_team(&team);
@@ -124,7 +124,7 @@ async fn run(options: Options) -> Result<(), String> {
         user_id_overrides: vec![user_ids(test, &["user_1", "user_2"])?],
     };
     let after = client
-        .patch_experiment_overrides(&options.experiment, &first)
+        .patch_experiment_overrides(&options.experiment, first)
         .await
         .map_err(|e| e.to_string())?;
     print_overrides(&after);
@@ -137,7 +137,7 @@ async fn run(options: Options) -> Result<(), String> {
         user_id_overrides: vec![user_ids(control, &["user_2", "user_3"])?],
     };
     let after = client
-        .patch_experiment_overrides(&options.experiment, &second)
+        .patch_experiment_overrides(&options.experiment, second.clone())
         .await
         .map_err(|e| e.to_string())?;
     print_overrides(&after);
@@ -145,7 +145,7 @@ async fn run(options: Options) -> Result<(), String> {
 
     println!("\n4. A typed error: patching an experiment that does not exist");
     match client
-        .patch_experiment_overrides("no_such_experiment_42", &second)
+        .patch_experiment_overrides("no_such_experiment_42", second)
         .await
     {
         Err(Error::NotFound { message, .. }) => println!("   Error::NotFound (404): {message}"),

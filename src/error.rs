@@ -1,8 +1,11 @@
-//! The one error type every call returns.
+//! The one error type every call returns, and how a call's outcome becomes one.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
+
+use crate::secret::ApiKey;
 
 /// How many bytes of a response body an [`Error`] keeps for diagnosis.
 pub const BODY_EXCERPT_LIMIT: usize = 512;
@@ -82,13 +85,14 @@ pub enum Error {
         body_excerpt: String,
     },
 
-    /// The call's overall deadline ([`crate::ClientBuilder::call_timeout`]) passed before it
-    /// could finish, counting every attempt, backoff and rate-limit wait.
+    /// The call's overall deadline ([`crate::ClientBuilder::call_timeout`]) passed while it
+    /// waited for a rate-limit slot, before anything was sent. (When the deadline cuts a call
+    /// short after an attempt, that attempt's error is returned instead: it says more.)
     #[error("the call did not finish within its {} s deadline ({attempts} attempt(s) made)", limit.as_secs_f64())]
     DeadlineExceeded {
         /// The deadline.
         limit: Duration,
-        /// How many attempts were sent.
+        /// How many attempts were sent (0: the deadline passed while waiting for the first).
         attempts: u32,
     },
 
@@ -204,6 +208,30 @@ impl Error {
         }
     }
 
+    /// Whether the request may have reached the application and been acted on.
+    ///
+    /// `true` when it was sent and no answer proves it was refused: a timeout or a broken
+    /// connection after sending, a 5xx, a 3xx, or a success whose body could not be read.
+    /// `false` when nothing was sent (configuration, input checks, a connection that was never
+    /// made, the deadline passing before the first attempt) and for 4xx answers such as
+    /// 400/401/404/429, which refuse the request. Before repeating a non-idempotent call such
+    /// as Create Team after an error, check first when this is `true`.
+    pub fn may_have_taken_effect(&self) -> bool {
+        match self {
+            Error::InvalidConfig { .. }
+            | Error::InvalidInput { .. }
+            | Error::DeadlineExceeded { .. }
+            | Error::BadRequest { .. }
+            | Error::Unauthorized { .. }
+            | Error::NotFound { .. }
+            | Error::RateLimited { .. } => false,
+            Error::Transport { connect_failed, .. } => !connect_failed,
+            Error::Api { status, .. }
+            | Error::Decode { status, .. }
+            | Error::ResponseTooLarge { status, .. } => !status.is_client_error(),
+        }
+    }
+
     pub(crate) fn invalid_input(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
@@ -215,6 +243,115 @@ impl Error {
         Error::InvalidConfig {
             message: message.into(),
         }
+    }
+}
+
+/// The last response a call received, as the transport read it: what an error is made of.
+#[derive(Debug, Clone)]
+pub(crate) struct LastResponse {
+    pub(crate) status: StatusCode,
+    /// `Retry-After`, parsed.
+    pub(crate) retry_after: Option<Duration>,
+    /// The body, up to the configured limit.
+    pub(crate) body: Bytes,
+    /// True when the body was longer than the limit.
+    pub(crate) truncated: bool,
+}
+
+/// What is needed beside the generated client's error to report it.
+pub(crate) struct ErrorContext<'a> {
+    pub(crate) api_key: &'a ApiKey,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) call_timeout: Duration,
+}
+
+/// Turns the generated client's error into this crate's, with the last response the transport
+/// recorded: progenitor keeps no status when a body does not decode.
+pub(crate) fn from_generated<E: std::fmt::Debug>(
+    error: progenitor_client::Error<E>,
+    last: Option<LastResponse>,
+    context: &ErrorContext<'_>,
+) -> Error {
+    use progenitor_client::Error as Generated;
+    let redact = |text: String| context.api_key.redact(text);
+    match (error, last) {
+        (Generated::InvalidRequest(message), _) => Error::invalid_input("request", message),
+        // Only the transport's `pre` hook makes custom errors: no rate-limit slot in time.
+        (Generated::Custom(_), _) => Error::DeadlineExceeded {
+            limit: context.call_timeout,
+            attempts: 0,
+        },
+        (
+            Generated::CommunicationError(source)
+            | Generated::ResponseBodyError(source)
+            | Generated::InvalidUpgrade(source),
+            last,
+        ) => Error::Transport {
+            status: last.map(|response| response.status),
+            timed_out: source.is_timeout(),
+            connect_failed: source.is_connect(),
+            source,
+        },
+        (_, Some(last)) if last.truncated => Error::ResponseTooLarge {
+            status: last.status,
+            limit_bytes: context.max_response_bytes,
+            body_excerpt: redact(excerpt(&last.body)),
+        },
+        (Generated::InvalidResponsePayload(body, source), Some(last))
+            if last.status.is_success() =>
+        {
+            Error::Decode {
+                status: last.status,
+                source,
+                body_excerpt: redact(excerpt(&body)),
+            }
+        }
+        (_, Some(last)) => from_response(&last, context.api_key),
+        (other, None) => Error::invalid_input("request", redact(other.to_string())),
+    }
+}
+
+/// The `{status, message}` body the Console API sends with errors; read leniently.
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// The error for a non-success answer, by status.
+fn from_response(response: &LastResponse, api_key: &ApiKey) -> Error {
+    let body_excerpt = api_key.redact(excerpt(&response.body));
+    let server_message = serde_json::from_slice::<ErrorBody>(&response.body)
+        .ok()
+        .map(|body| api_key.redact(body.message));
+    let message = || {
+        server_message
+            .clone()
+            .unwrap_or_else(|| body_excerpt.clone())
+    };
+    match response.status {
+        StatusCode::BAD_REQUEST => Error::BadRequest {
+            message: message(),
+            body_excerpt,
+        },
+        StatusCode::UNAUTHORIZED => Error::Unauthorized {
+            message: message(),
+            body_excerpt,
+        },
+        StatusCode::NOT_FOUND => Error::NotFound {
+            message: message(),
+            body_excerpt,
+        },
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
+            message: message(),
+            retry_after: response.retry_after,
+            body_excerpt,
+        },
+        status => Error::Api {
+            status,
+            message: server_message,
+            retry_after: response.retry_after,
+            body_excerpt,
+        },
     }
 }
 
@@ -279,6 +416,161 @@ mod tests {
     fn short_bodies_are_kept_whole() {
         assert_eq!(excerpt(b"{\"status\":500}"), "{\"status\":500}");
         assert_eq!(excerpt(b""), "");
+    }
+
+    fn transport_error(connect: bool) -> reqwest::Error {
+        // A real reqwest error of each kind, made on loopback: a closed port refuses the
+        // connection; a listener that accepts and closes gives a body-less reset after sending.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            if connect {
+                drop(listener);
+            } else {
+                tokio::spawn(async move {
+                    let (socket, _) = listener.accept().await.unwrap();
+                    drop(socket);
+                });
+            }
+            reqwest::Client::new()
+                .post(format!("http://{address}/"))
+                .body("x")
+                .send()
+                .await
+                .unwrap_err()
+        })
+    }
+
+    #[test]
+    fn may_have_taken_effect_for_every_variant() {
+        let excerpt = String::new;
+        let status = |code| StatusCode::from_u16(code).unwrap();
+        let decode_error = serde_json::from_str::<u8>("x").unwrap_err();
+        let cases: Vec<(Error, bool)> = vec![
+            (Error::invalid_config("no key"), false),
+            (Error::invalid_input("name", "blank"), false),
+            (
+                Error::DeadlineExceeded {
+                    limit: Duration::from_secs(1),
+                    attempts: 0,
+                },
+                false,
+            ),
+            (
+                Error::BadRequest {
+                    message: "m".into(),
+                    body_excerpt: excerpt(),
+                },
+                false,
+            ),
+            (
+                Error::Unauthorized {
+                    message: "m".into(),
+                    body_excerpt: excerpt(),
+                },
+                false,
+            ),
+            (
+                Error::NotFound {
+                    message: "m".into(),
+                    body_excerpt: excerpt(),
+                },
+                false,
+            ),
+            (
+                Error::RateLimited {
+                    message: "m".into(),
+                    retry_after: None,
+                    body_excerpt: excerpt(),
+                },
+                false,
+            ),
+            (
+                Error::Api {
+                    status: status(500),
+                    message: None,
+                    retry_after: None,
+                    body_excerpt: excerpt(),
+                },
+                true,
+            ),
+            (
+                Error::Api {
+                    status: status(503),
+                    message: None,
+                    retry_after: None,
+                    body_excerpt: excerpt(),
+                },
+                true,
+            ),
+            (
+                Error::Api {
+                    status: status(302),
+                    message: None,
+                    retry_after: None,
+                    body_excerpt: excerpt(),
+                },
+                true,
+            ),
+            (
+                Error::Api {
+                    status: status(409),
+                    message: None,
+                    retry_after: None,
+                    body_excerpt: excerpt(),
+                },
+                false,
+            ),
+            (
+                Error::Decode {
+                    status: status(200),
+                    source: decode_error,
+                    body_excerpt: excerpt(),
+                },
+                true,
+            ),
+            (
+                Error::ResponseTooLarge {
+                    status: status(200),
+                    limit_bytes: 1,
+                    body_excerpt: excerpt(),
+                },
+                true,
+            ),
+            (
+                Error::ResponseTooLarge {
+                    status: status(400),
+                    limit_bytes: 1,
+                    body_excerpt: excerpt(),
+                },
+                false,
+            ),
+            (
+                Error::Transport {
+                    status: None,
+                    timed_out: false,
+                    connect_failed: true,
+                    source: transport_error(true),
+                },
+                false,
+            ),
+            (
+                Error::Transport {
+                    status: None,
+                    timed_out: false,
+                    connect_failed: false,
+                    source: transport_error(false),
+                },
+                true,
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.may_have_taken_effect(), expected, "{error:?}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //!         .ids(vec!["user_1842".to_string()])
 //!         .try_into()?],
 //! };
-//! match client.patch_experiment_overrides("checkout_flow", &update).await {
+//! match client.patch_experiment_overrides("checkout_flow", update).await {
 //!     Ok(all) => println!("{} user-ID override entries", all.user_id_overrides.len()),
 //!     Err(statsig_console::Error::NotFound { message, .. }) => eprintln!("no such experiment: {message}"),
 //!     Err(other) => return Err(other.into()),
@@ -29,24 +29,36 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Modules from the bottom up; each imports only those above it (and `generated`, whose
+// inner value is `config::ClientConfig` and whose hooks `transport` implements).
 mod client;
+mod config;
 mod error;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
 mod open_enum;
 mod reliability;
+mod secret;
 mod transport;
 mod validate;
 
 /// The code progenitor generates from `spec/openapi.yaml` (see `build.rs`).
-#[allow(missing_docs, unused_imports, clippy::all, clippy::pedantic)]
+// `unused_mut`: the header maps codegen empties of progenitor's `api-version` stay `mut`.
+#[allow(
+    missing_docs,
+    unused_imports,
+    unused_mut,
+    clippy::all,
+    clippy::pedantic
+)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/generated.rs"));
 }
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+pub use client::Client;
+pub use config::{
+    ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
 };
 pub use error::{BODY_EXCERPT_LIMIT, Error};
@@ -56,18 +68,68 @@ pub use reliability::{RateLimit, RetryPolicy};
 pub mod types {
     pub use crate::generated::types::*;
     pub use crate::open_enum::{ChangeTeamConfigsSetting, OverrideType, ReviewApprovalSetting};
+
+    /// Conversions between an open answer enum and the closed request enum of the same values.
+    /// Both matches are exhaustive, so a value added to one side only fails to compile.
+    macro_rules! open_closed_conversions {
+        ($open:ident <=> $closed:ident { $($variant:ident),+ $(,)? }) => {
+            impl $open {
+                /// The closed request-side value, when this one is known.
+                pub fn known(&self) -> Option<$closed> {
+                    match self {
+                        $(Self::$variant => Some($closed::$variant),)+
+                        Self::Unknown(_) => None,
+                    }
+                }
+            }
+
+            impl From<$closed> for $open {
+                fn from(value: $closed) -> Self {
+                    match value {
+                        $($closed::$variant => Self::$variant,)+
+                    }
+                }
+            }
+        };
+    }
+
+    open_closed_conversions!(ChangeTeamConfigsSetting <=> ChangeTeamConfigs { Anyone, TeamOnly });
+    open_closed_conversions!(ReviewApprovalSetting <=> ReviewApproval { Anyone, TeamOnly, AdminOnly });
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn known_values_map_to_variants_and_back() {
+            let value: ReviewApprovalSetting = serde_json::from_str("\"admin_only\"").unwrap();
+            assert_eq!(value, ReviewApprovalSetting::AdminOnly);
+            assert_eq!(value.known(), Some(ReviewApproval::AdminOnly));
+            let unknown: ReviewApprovalSetting = serde_json::from_str("\"owners_only\"").unwrap();
+            assert_eq!(unknown.known(), None);
+            assert_eq!(
+                ChangeTeamConfigsSetting::from(ChangeTeamConfigs::TeamOnly).as_str(),
+                "team_only"
+            );
+        }
+    }
 }
 pub use transport::API_VERSION;
 pub use validate::MAX_OVERRIDE_ITEMS;
 
-/// The generated client, for calls the facade does not wrap; obtain one with [`Client::raw`].
+/// The spec this client was generated from, as JSON (`spec/openapi.yaml`, converted by
+/// `build.rs`): for tools and tests that must check requests against exactly this version.
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// The generated client, for calls the facade does not wrap; obtain it with [`Client::raw`].
 ///
-/// Requests made through it carry the same headers and use the same connection pool, but
-/// return progenitor's error type ([`raw::Error`]) and the whole response envelope.
+/// Its calls go through the same hooks as the facade's: the same headers, connection pool,
+/// timeouts, retries and rate limiter. They return progenitor's error type ([`raw::Error`])
+/// and the whole response envelope.
 pub mod raw {
+    pub use crate::config::ClientConfig;
     pub use crate::generated::builder;
     pub use crate::generated::{Client, Error, ResponseValue};
-    pub use crate::transport::CallContext;
 }
 
 /// Compiles the README's Rust examples as doctests, so they cannot rot.

@@ -47,10 +47,10 @@ fn client(base_url: &str) -> Client {
 async fn call(client: &Client, operation: Operation) -> Result<(), Error> {
     match operation {
         Operation::Patch => client
-            .patch_experiment_overrides("checkout_flow", &sample_overrides())
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
             .await
             .map(drop),
-        Operation::CreateTeam => client.create_team(&sample_team()).await.map(drop),
+        Operation::CreateTeam => client.create_team(sample_team()).await.map(drop),
     }
 }
 
@@ -283,7 +283,7 @@ async fn unknown_override_types_in_answers_decode_and_round_trip() {
     );
     server.answer_with(RawAnswer::json("200 OK", body.clone()));
     let all = client(&server.base_url)
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     assert_eq!(all.overrides[0].type_.as_str(), "experiment_group");
@@ -297,7 +297,7 @@ async fn an_unknown_override_type_is_never_sent() {
     let mut update = sample_overrides();
     update.overrides[1].type_ = "experiment_group".parse().unwrap();
     let err = client(&server.base_url)
-        .patch_experiment_overrides("checkout_flow", &update)
+        .patch_experiment_overrides("checkout_flow", update)
         .await
         .unwrap_err();
     assert!(

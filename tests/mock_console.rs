@@ -87,7 +87,7 @@ async fn missing_unknown_and_sdk_keys_are_401_and_change_nothing() {
         .api_key("console-not-this-one")
         .build()
         .unwrap();
-    let err = wrong.create_team(&sample_team()).await.unwrap_err();
+    let err = wrong.create_team(sample_team()).await.unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     assert!(console.teams().is_empty());
     assert!(
@@ -105,7 +105,7 @@ async fn the_journal_records_requests_with_the_key_redacted() {
     let console = console().await;
     console
         .client()
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     let journal = console.journal();
@@ -127,7 +127,7 @@ async fn unknown_experiment_is_404_and_unknown_path_is_404_json() {
     let console = console().await;
     let err = console
         .client()
-        .patch_experiment_overrides("nope", &sample_overrides())
+        .patch_experiment_overrides("nope", sample_overrides())
         .await
         .unwrap_err();
     assert!(
@@ -283,7 +283,7 @@ async fn patch_is_additive_with_upserts_merges_and_moves() {
         user_id_overrides: vec![ids("Test", &["u1", "u2", "u1"])],
     };
     let answer = client
-        .patch_experiment_overrides("checkout_flow", &first)
+        .patch_experiment_overrides("checkout_flow", first)
         .await
         .unwrap();
     assert_eq!(answer.user_id_overrides, vec![ids("Test", &["u1", "u2"])]);
@@ -293,7 +293,7 @@ async fn patch_is_additive_with_upserts_merges_and_moves() {
         user_id_overrides: vec![ids("Control", &["u2", "u3"])],
     };
     let answer = client
-        .patch_experiment_overrides("checkout_flow", &second)
+        .patch_experiment_overrides("checkout_flow", second)
         .await
         .unwrap();
     assert_eq!(
@@ -322,7 +322,7 @@ async fn patch_is_additive_with_upserts_merges_and_moves() {
         user_id_overrides: vec![production.clone()],
     };
     let answer = client
-        .patch_experiment_overrides("checkout_flow", &third)
+        .patch_experiment_overrides("checkout_flow", third)
         .await
         .unwrap();
     assert_eq!(
@@ -339,7 +339,7 @@ async fn patch_is_additive_with_upserts_merges_and_moves() {
 async fn create_team_resolves_users_and_refuses_duplicates() {
     let console = console().await;
     let client = console.client();
-    let team = client.create_team(&sample_team()).await.unwrap();
+    let team = client.create_team(sample_team()).await.unwrap();
     assert_eq!(team.name, "Checkout");
     assert_eq!(team.id.len(), 22);
     let ana = &team.members[0];
@@ -356,7 +356,7 @@ async fn create_team_resolves_users_and_refuses_duplicates() {
     assert_eq!(team.admins, vec![ana.clone()]);
     assert_eq!(console.teams(), vec![team.clone()]);
 
-    let err = client.create_team(&sample_team()).await.unwrap_err();
+    let err = client.create_team(sample_team()).await.unwrap_err();
     assert!(
         matches!(&err, Error::BadRequest { message, .. } if message.contains("already exists")),
         "{err:?}"
@@ -381,12 +381,12 @@ async fn rate_limits_answer_429_with_retry_after() {
         .unwrap();
     for _ in 0..3 {
         client
-            .patch_experiment_overrides("checkout_flow", &sample_overrides())
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
             .await
             .unwrap();
     }
     let err = client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err();
     match &err {
@@ -402,7 +402,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(console.journal().len(), 4);
     console.set_rate_limits(RateLimit::new());
     client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
 }
@@ -431,18 +431,18 @@ async fn scripted_status_faults_apply_to_the_next_matching_requests() {
     let client = console.client();
     // A PATCH is not matched by a Create Team fault.
     client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     for _ in 0..2 {
-        let err = client.create_team(&sample_team()).await.unwrap_err();
+        let err = client.create_team(sample_team()).await.unwrap_err();
         assert_eq!(err.status().map(|s| s.as_u16()), Some(503), "{err:?}");
     }
     assert!(
         console.teams().is_empty(),
         "a scripted answer does not process the request"
     );
-    client.create_team(&sample_team()).await.unwrap();
+    client.create_team(sample_team()).await.unwrap();
     assert_eq!(console.teams().len(), 1);
     assert_eq!(console.journal().len(), 4);
 }
@@ -456,7 +456,7 @@ async fn a_delay_fault_processes_then_answers_late() {
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let err = impatient.create_team(&sample_team()).await.unwrap_err();
+    let err = impatient.create_team(sample_team()).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -477,7 +477,7 @@ async fn a_dropped_connection_is_a_transport_error_and_nothing_is_processed() {
     console.inject(Fault::drop_connection());
     let err = console
         .client()
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap_err();
     assert!(
@@ -498,7 +498,7 @@ async fn a_truncated_body_is_an_error_that_knows_the_status() {
         .build()
         .unwrap();
     let err = once
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(200), "{err:?}");
@@ -514,10 +514,10 @@ async fn a_truncated_body_is_an_error_that_knows_the_status() {
 async fn shutdown_stops_the_server() {
     let console = console().await;
     let client = console.client();
-    client.create_team(&sample_team()).await.unwrap();
+    client.create_team(sample_team()).await.unwrap();
     console.shutdown().await;
     let err = client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err();
     assert!(
@@ -538,7 +538,7 @@ async fn dropping_the_handle_stops_the_server() {
     let client = console.client();
     drop(console);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let err = client.create_team(&sample_team()).await.unwrap_err();
+    let err = client.create_team(sample_team()).await.unwrap_err();
     assert!(
         matches!(
             &err,

@@ -40,7 +40,7 @@ async fn patch_survives_two_503s_in_three_attempts() {
         .build()
         .unwrap();
     let all = client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     assert_eq!(all, sample_overrides());
@@ -64,7 +64,7 @@ async fn patch_retries_500_502_504_and_dropped_connections() {
         .build()
         .unwrap();
     client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     assert_eq!(console.journal().len(), 5);
@@ -80,7 +80,7 @@ async fn patch_gives_up_after_max_retries_with_the_last_error() {
         .build()
         .unwrap();
     let err = client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
@@ -98,7 +98,7 @@ async fn patch_waits_for_retry_after_on_429() {
         .unwrap();
     let started = Instant::now();
     client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     let waited = started.elapsed();
@@ -121,7 +121,7 @@ async fn a_retry_after_longer_than_the_cap_is_returned_not_waited_for() {
         .build()
         .unwrap();
     let err = client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
@@ -138,7 +138,7 @@ async fn create_team_is_not_retried_after_a_timeout_once_the_body_was_sent() {
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let err = client.create_team(&sample_team()).await.unwrap_err();
+    let err = client.create_team(sample_team()).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -166,10 +166,10 @@ async fn create_team_is_not_retried_after_5xx_or_a_dropped_connection() {
         .retry_policy(quick_retries())
         .build()
         .unwrap();
-    let err = client.create_team(&sample_team()).await.unwrap_err();
+    let err = client.create_team(sample_team()).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
     console.inject(Fault::drop_connection());
-    let err = client.create_team(&sample_team()).await.unwrap_err();
+    let err = client.create_team(sample_team()).await.unwrap_err();
     assert!(
         matches!(
             &err,
@@ -211,10 +211,119 @@ async fn create_team_is_retried_when_the_connection_was_never_made() {
             .await
             .unwrap()
     });
-    let team = client.create_team(&sample_team()).await.unwrap();
+    let team = client.create_team(sample_team()).await.unwrap();
     let console = starter.await.unwrap();
     assert_eq!(console.teams(), vec![team]);
     assert_eq!(console.journal().len(), 1);
+}
+
+#[tokio::test]
+async fn create_team_is_retried_after_429_and_creates_exactly_one_team() {
+    let console = console().await;
+    // A throttled request was refused before it was processed: repeating it is safe.
+    console.inject(
+        Fault::status(429, "Too many requests.")
+            .on(MockOperation::CreateTeam)
+            .times(2),
+    );
+    let client = console
+        .client_builder()
+        .retry_policy(quick_retries())
+        .build()
+        .unwrap();
+    let team = client.create_team(sample_team()).await.unwrap();
+    let journal = console.journal();
+    assert_eq!(journal.len(), 3, "429, 429, 200");
+    assert!(journal.iter().all(|r| r.method == "POST"));
+    assert_eq!(console.teams(), vec![team]);
+}
+
+#[tokio::test]
+async fn raw_calls_get_the_same_retries_as_the_facade() {
+    let console = console().await;
+    console.inject(
+        Fault::status(503, "Service Unavailable")
+            .on(MockOperation::PatchExperimentOverrides)
+            .times(2),
+    );
+    let client = console
+        .client_builder()
+        .retry_policy(quick_retries())
+        .build()
+        .unwrap();
+    let answer = client
+        .raw()
+        .patch_experiment_overrides()
+        .id("checkout_flow")
+        .body(sample_overrides())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.into_inner().data, sample_overrides());
+    let journal = console.journal();
+    assert_eq!(journal.len(), 3, "503, 503, 200");
+    assert!(
+        journal
+            .iter()
+            .all(|r| r.header("statsig-api-version") == Some("20240601")),
+        "every attempt carries the vendor's headers"
+    );
+}
+
+#[tokio::test]
+async fn raw_calls_wait_for_the_rate_limiter_like_the_facade() {
+    let console = console().await;
+    let window = Duration::from_millis(600);
+    let client = console
+        .client_builder()
+        .retry_policy(RetryPolicy::none())
+        .rate_limit(RateLimit::new().window(2, window))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    // Two facade calls fill the window; the raw call after them must wait for it to pass.
+    for _ in 0..2 {
+        client
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
+            .await
+            .unwrap();
+    }
+    assert!(started.elapsed() < window, "{:?}", started.elapsed());
+    client
+        .raw()
+        .create_team()
+        .body(sample_team())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= window,
+        "the raw call went out after {:?}, inside the window",
+        started.elapsed()
+    );
+    assert_eq!(console.journal().len(), 3);
+}
+
+#[tokio::test]
+async fn a_deadline_that_passes_before_a_rate_limit_slot_frees_sends_nothing() {
+    let console = console().await;
+    let client = console
+        .client_builder()
+        .retry_policy(RetryPolicy::none())
+        .rate_limit(RateLimit::new().window(1, Duration::from_secs(60)))
+        .call_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    client.create_team(sample_team()).await.unwrap();
+    let err = client.create_team(sample_team()).await.unwrap_err();
+    assert!(
+        matches!(err, Error::DeadlineExceeded { attempts: 0, .. }),
+        "{err:?}"
+    );
+    assert!(!err.may_have_taken_effect());
+    assert_eq!(console.journal().len(), 1, "the second call sent nothing");
+    assert_eq!(console.teams().len(), 1);
 }
 
 #[tokio::test]
@@ -234,7 +343,7 @@ async fn the_call_deadline_covers_every_attempt() {
         .unwrap();
     let started = Instant::now();
     let err = client
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err();
     assert!(
@@ -306,7 +415,7 @@ async fn two_hundred_concurrent_patches_through_clones_meet_no_429() {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .patch_experiment_overrides("checkout_flow", &sample_overrides())
+                    .patch_experiment_overrides("checkout_flow", sample_overrides())
                     .await
             })
         })
@@ -345,7 +454,7 @@ async fn unknown_response_enum_values_decode_and_round_trip() {
         .mount(&server)
         .await;
     let team = common::client_for(&server.uri())
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap();
     assert_eq!(

@@ -51,13 +51,13 @@ async fn the_key_appears_in_no_output_at_any_level() {
         .unwrap();
     let mut shown = vec![format!("{wrong:?}")];
     for error in [
-        wrong.create_team(&sample_team()).await.unwrap_err(),
+        wrong.create_team(sample_team()).await.unwrap_err(),
         wrong
-            .patch_experiment_overrides("checkout_flow", &sample_overrides())
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
             .await
             .unwrap_err(),
         wrong
-            .patch_experiment_overrides("..", &sample_overrides())
+            .patch_experiment_overrides("..", sample_overrides())
             .await
             .unwrap_err(),
     ] {
@@ -75,7 +75,7 @@ async fn the_key_appears_in_no_output_at_any_level() {
         .build()
         .unwrap();
     right
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     shown.push(format!("{:?}", console.journal()));

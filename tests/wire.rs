@@ -10,6 +10,28 @@ use statsig_console::{Client, Error};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+/// The request's header names, sorted. `host` and `content-length` are HTTP framing that the
+/// HTTP library adds to every request; the rest are exactly the headers the vendor documents.
+fn header_names(request: &Request) -> Vec<String> {
+    let mut names: Vec<String> = request
+        .headers
+        .keys()
+        .map(|name| name.as_str().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+const EXPECTED_HEADERS: [&str; 7] = [
+    "accept",
+    "content-length",
+    "content-type",
+    "host",
+    "statsig-api-key",
+    "statsig-api-version",
+    "user-agent",
+];
+
 fn header<'r>(request: &'r Request, name: &str) -> &'r str {
     request
         .headers
@@ -41,7 +63,7 @@ async fn patch_sends_the_exact_request() {
         .await;
 
     let result = client_for(&server.uri())
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     assert_eq!(result, sample_overrides());
@@ -59,6 +81,7 @@ async fn patch_sends_the_exact_request() {
     assert_eq!(header(request, "content-type"), "application/json");
     assert_eq!(header(request, "accept"), "application/json");
     assert!(header(request, "user-agent").starts_with("statsig-console-rust/"));
+    assert_eq!(header_names(request), EXPECTED_HEADERS);
     // Exact vendor names, optional fields omitted rather than sent as null.
     assert_eq!(
         body_json(request),
@@ -85,7 +108,7 @@ async fn create_team_sends_the_exact_request() {
         .await;
 
     let team = client_for(&server.uri())
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap();
     assert_eq!(team.id, "team_1");
@@ -99,6 +122,7 @@ async fn create_team_sends_the_exact_request() {
     assert_eq!(header(request, "STATSIG-API-KEY"), TEST_KEY);
     assert_eq!(header(request, "STATSIG-API-VERSION"), "20240601");
     assert_eq!(header(request, "content-type"), "application/json");
+    assert_eq!(header_names(request), EXPECTED_HEADERS);
     assert_eq!(
         body_json(request),
         json!({
@@ -131,7 +155,7 @@ async fn answering(template: ResponseTemplate) -> MockServer {
 async fn patch_error(template: ResponseTemplate) -> Error {
     let server = answering(template).await;
     client_for(&server.uri())
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap_err()
 }
@@ -243,7 +267,7 @@ async fn a_team_answer_that_breaks_the_schema_is_a_decode_error() {
     })))
     .await;
     let err = client_for(&server.uri())
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap_err();
     assert!(
@@ -270,7 +294,7 @@ async fn unknown_fields_at_every_level_are_ignored() {
     with_unknown_fields(&mut team);
     let server = answering(ResponseTemplate::new(200).set_body_json(team)).await;
     let created = client_for(&server.uri())
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap();
     assert_eq!(created.members.len(), 2);
@@ -280,7 +304,7 @@ async fn unknown_fields_at_every_level_are_ignored() {
     with_unknown_fields(&mut overrides);
     let server = answering(ResponseTemplate::new(200).set_body_json(overrides)).await;
     let all = client_for(&server.uri())
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     assert_eq!(all, sample_overrides());
@@ -302,7 +326,7 @@ async fn missing_optional_fields_and_nulls_in_nullable_fields_decode() {
     });
     let server = answering(ResponseTemplate::new(200).set_body_json(minimal_team)).await;
     let team = client_for(&server.uri())
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap();
     assert_eq!(team.description, None);
@@ -318,7 +342,7 @@ async fn missing_optional_fields_and_nulls_in_nullable_fields_decode() {
     });
     let server = answering(ResponseTemplate::new(200).set_body_json(minimal_overrides)).await;
     let all = client_for(&server.uri())
-        .patch_experiment_overrides("checkout_flow", &sample_overrides())
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
     assert_eq!(all.overrides[0].environment, None);
@@ -344,7 +368,7 @@ async fn awkward_experiment_ids_stay_one_path_segment() {
     ];
     for id in ids {
         client
-            .patch_experiment_overrides(id, &sample_overrides())
+            .patch_experiment_overrides(id, sample_overrides())
             .await
             .unwrap();
     }
@@ -392,7 +416,7 @@ async fn path_segment_ids_are_refused_before_any_request() {
     let client = client_for(&server.uri());
     for id in ["", ".", ".."] {
         let err = client
-            .patch_experiment_overrides(id, &sample_overrides())
+            .patch_experiment_overrides(id, sample_overrides())
             .await
             .unwrap_err();
         assert!(
@@ -412,7 +436,7 @@ async fn connection_refused_is_a_transport_error() {
         .unwrap()
         .port();
     let err = client_for(&format!("http://127.0.0.1:{port}"))
-        .create_team(&sample_team())
+        .create_team(sample_team())
         .await
         .unwrap_err();
     assert!(
@@ -450,7 +474,7 @@ async fn the_key_never_shows_in_debug_or_display() {
             .build()
             .unwrap_err(),
         client
-            .patch_experiment_overrides("..", &sample_overrides())
+            .patch_experiment_overrides("..", sample_overrides())
             .await
             .unwrap_err(),
     ];

@@ -1870,7 +1870,7 @@ Version: 20240601*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
-    pub(crate) inner: crate::transport::CallContext,
+    pub(crate) inner: crate::config::ClientConfig,
 }
 impl Client {
     /// Create a new client.
@@ -1878,7 +1878,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::transport::CallContext) -> Self {
+    pub fn new(baseurl: &str, inner: crate::config::ClientConfig) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -1897,7 +1897,7 @@ impl Client {
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
-        inner: crate::transport::CallContext,
+        inner: crate::config::ClientConfig,
     ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
@@ -1906,7 +1906,7 @@ impl Client {
         }
     }
 }
-impl ClientInfo<crate::transport::CallContext> for Client {
+impl ClientInfo<crate::config::ClientConfig> for Client {
     fn api_version() -> &'static str {
         "20240601"
     }
@@ -1916,7 +1916,7 @@ impl ClientInfo<crate::transport::CallContext> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &crate::transport::CallContext {
+    fn inner(&self) -> &crate::config::ClientConfig {
         &self.inner
     }
 }
@@ -1924,7 +1924,7 @@ const _: () = {
     #[allow(dead_code)]
     fn assert_client_hooks()
     where
-        Client: ClientHooks<crate::transport::CallContext>,
+        Client: ClientHooks<crate::config::ClientConfig>,
     {}
 };
 impl Client {
@@ -2043,14 +2043,7 @@ pub mod builder {
                 "{}/console/v1/experiments/{}/overrides", client.baseurl, encode_path(&
                 id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2152,14 +2145,7 @@ pub mod builder {
                 .and_then(|v| types::TeamCreate::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/console/v1/users/teams", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client

@@ -22,7 +22,7 @@
 //!     overrides: vec![],
 //!     user_id_overrides: vec![UserIdOverride::builder().group_id("Test").ids(vec!["u1".into()]).try_into()?],
 //! };
-//! console.client().patch_experiment_overrides("checkout_flow", &update).await?;
+//! console.client().patch_experiment_overrides("checkout_flow", update).await?;
 //! assert_eq!(console.overrides("checkout_flow").unwrap().user_id_overrides[0].ids, ["u1"]);
 //! assert_eq!(console.journal().len(), 1);
 //! console.shutdown().await;

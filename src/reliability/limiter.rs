@@ -1,98 +1,14 @@
-//! Retries with backoff and a client-side limiter for the vendor's mutation rate limits.
+//! The client-side limiter for the vendor's mutation rate limits, shared by a client's clones.
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// When and how often a failed call is tried again.
-///
-/// The default retries up to 3 times with exponential backoff and full jitter (a random wait
-/// between zero and `initial_backoff × 2^(retry − 1)`, capped at `max_backoff`). What is retried
-/// depends on the operation: see the README's "Reliability" section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub(crate) max_retries: u32,
-    pub(crate) initial_backoff: Duration,
-    pub(crate) max_backoff: Duration,
-    pub(crate) max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Never retry.
-    pub fn none() -> Self {
-        Self {
-            max_retries: 0,
-            ..Self::default()
-        }
-    }
-
-    /// How many times a call may be retried after its first attempt (default 3).
-    pub fn max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
-        self
-    }
-
-    /// The backoff cap of the first retry (default 500 ms); it doubles for each further retry.
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = backoff;
-        self
-    }
-
-    /// The largest backoff between two attempts (default 10 s).
-    pub fn max_backoff(mut self, backoff: Duration) -> Self {
-        self.max_backoff = backoff;
-        self
-    }
-
-    /// The longest `Retry-After` the client waits for (default 60 s). A server asking for
-    /// longer gets its error returned at once instead.
-    pub fn max_retry_after(mut self, wait: Duration) -> Self {
-        self.max_retry_after = wait;
-        self
-    }
-
-    /// The maximum number of retries.
-    pub fn retries(&self) -> u32 {
-        self.max_retries
-    }
-
-    /// Full-jitter backoff before retry number `retry` (1-based).
-    pub(crate) fn backoff(&self, retry: u32) -> Duration {
-        let exponent = retry.saturating_sub(1).min(31);
-        let ceiling = self
-            .initial_backoff
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_backoff);
-        ceiling.mul_f64(random_unit())
-    }
-}
-
-/// A uniformly random number in [0, 1), from the standard library's randomly keyed hasher.
-fn random_unit() -> f64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let state = std::collections::hash_map::RandomState::new();
-    let bits = state.hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// Mutation limits as sliding windows of at most `requests` per `period`: what the client
-/// holds itself to, and (feature `mock`) what the fake Console enforces per API key.
+/// holds itself to, and what the fake Console (`statsig-console-mock`) enforces per API key.
 ///
 /// The default stays a little under the vendor's documented limits of 100 requests per 10 s
 /// and 900 per 15 minutes per project: 95 per 10 s and 850 per 15 minutes.
@@ -170,15 +86,28 @@ impl Limiter {
         })
     }
 
-    /// Waits until a request may be sent; the permit counts it until dropped.
-    /// A permit now, if a slot is free, without registering as a waiter.
-    pub(crate) fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
+    /// A permit now, if a slot is free, without registering as a waiter or arming a timer:
+    /// the common case stays cheap.
+    fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
         self.try_acquire(Instant::now()).ok().map(|()| Permit {
             limiter: Arc::clone(self),
         })
     }
 
-    pub(crate) async fn acquire(self: &Arc<Self>) -> Permit {
+    /// Waits until a request may be sent, or until `deadline` (then `None`); the permit counts
+    /// the request until it is dropped.
+    pub(crate) async fn acquire_until(self: &Arc<Self>, deadline: Instant) -> Option<Permit> {
+        if let Some(permit) = self.try_acquire_now() {
+            return Some(permit);
+        }
+        // Boxed: the wait (timer and waiter registration) is the rare path, and its state would
+        // otherwise enlarge the future of every call.
+        Box::pin(tokio::time::timeout_at(deadline, self.acquire()))
+            .await
+            .ok()
+    }
+
+    async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -197,6 +126,18 @@ impl Limiter {
                 }
                 Err(None) => changed.await,
             }
+        }
+    }
+
+    /// Takes over the slot a [`Permit::hand_over`] left counted, as a permit again.
+    ///
+    /// The transport's `pre` hook waits for the first attempt's slot (only a hook that runs
+    /// before sending can end a call with an error of its own when the deadline passes), and
+    /// the generated code calls `exec` right after it returns, in the same poll: the slot
+    /// cannot be lost in between.
+    pub(crate) fn claim_handed_over(self: &Arc<Self>) -> Permit {
+        Permit {
+            limiter: Arc::clone(self),
         }
     }
 
@@ -255,19 +196,17 @@ pub(crate) struct Permit {
     limiter: Arc<Limiter>,
 }
 
+impl Permit {
+    /// Leaves the slot counted without a permit owning it, for [`Limiter::claim_handed_over`].
+    pub(crate) fn hand_over(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         self.limiter.release();
     }
-}
-
-/// Whether an operation may be sent again after it may have reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Idempotency {
-    /// Repeating it leaves the same state (additive override merges).
-    Idempotent,
-    /// Repeating it could act twice (Create Team would create a second team).
-    NotIdempotent,
 }
 
 #[cfg(test)]
@@ -286,29 +225,6 @@ mod tests {
         assert!(long.0 < 900 && long.0 >= 800, "{long:?}");
     }
 
-    #[test]
-    fn default_retry_policy() {
-        let policy = RetryPolicy::default();
-        assert_eq!(policy.retries(), 3);
-        assert_eq!(RetryPolicy::none().retries(), 0);
-    }
-
-    #[test]
-    fn backoff_is_jittered_below_an_exponential_cap() {
-        let policy = RetryPolicy::default()
-            .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_millis(350));
-        for _ in 0..200 {
-            assert!(policy.backoff(1) < Duration::from_millis(100));
-            assert!(policy.backoff(2) < Duration::from_millis(200));
-            assert!(policy.backoff(3) < Duration::from_millis(350));
-            assert!(policy.backoff(40) < Duration::from_millis(350));
-        }
-        let spread: std::collections::BTreeSet<u128> =
-            (0..50).map(|_| policy.backoff(3).as_micros()).collect();
-        assert!(spread.len() > 10, "jitter should spread waits: {spread:?}");
-    }
-
     #[tokio::test(start_paused = true)]
     async fn the_limiter_holds_requests_to_the_windows() {
         let limiter = Limiter::new(
@@ -319,7 +235,10 @@ mod tests {
         let start = Instant::now();
         let mut sent = Vec::new();
         for _ in 0..5 {
-            let permit = limiter.acquire().await;
+            let permit = limiter
+                .acquire_until(Instant::now() + Duration::from_secs(60))
+                .await
+                .unwrap();
             sent.push(start.elapsed());
             drop(permit);
         }
@@ -347,5 +266,35 @@ mod tests {
             admitted_at.duration_since(released_at),
             Duration::from_secs(1)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_stops_at_the_deadline() {
+        let limiter = Limiter::new(RateLimit::new().window(1, Duration::from_secs(10)));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        drop(limiter.acquire_until(deadline).await.unwrap());
+        let started = Instant::now();
+        let short = started + Duration::from_secs(3);
+        assert!(limiter.acquire_until(short).await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        assert!(limiter.acquire_until(deadline).await.is_some());
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handed_over_slot_stays_counted_until_claimed_and_dropped() {
+        let limiter = Limiter::new(RateLimit::new().window(1, Duration::from_secs(1)));
+        let soon = Instant::now() + Duration::from_millis(1);
+        limiter.acquire_until(soon).await.unwrap().hand_over();
+        assert!(
+            limiter.acquire_until(soon).await.is_none(),
+            "the slot is taken"
+        );
+        let claimed = limiter.claim_handed_over();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(limiter.try_acquire_now().is_none(), "still in flight");
+        drop(claimed);
+        let later = Instant::now() + Duration::from_secs(2);
+        assert!(limiter.acquire_until(later).await.is_some());
     }
 }

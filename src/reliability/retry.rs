@@ -1,0 +1,456 @@
+//! When a failed attempt is tried again: the policy users configure, which operations are safe
+//! to repeat, and the decision itself as one pure function ([`decide`]), table-tested below.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+
+/// When and how often a failed call is tried again.
+///
+/// The default retries up to 3 times with exponential backoff and full jitter (a random wait
+/// between zero and `initial_backoff × 2^(retry − 1)`, capped at `max_backoff`). What is retried
+/// depends on the operation: see the README's "Reliability" section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry.
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// How many times a call may be retried after its first attempt (default 3).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// The backoff cap of the first retry (default 500 ms); it doubles for each further retry.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The largest backoff between two attempts (default 10 s).
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// The longest `Retry-After` the client waits for (default 60 s). A server asking for
+    /// longer gets its error returned at once instead.
+    pub fn max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
+    /// The maximum number of retries.
+    pub fn retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The ceiling of the full-jitter backoff before retry number `retry` (1-based).
+    pub(crate) fn backoff_ceiling(&self, retry: u32) -> Duration {
+        let exponent = retry.saturating_sub(1).min(31);
+        self.initial_backoff
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_backoff)
+    }
+}
+
+/// Whether an operation may be sent again after it may have reached the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotency {
+    /// Repeating it leaves the same state (the additive override merge).
+    Idempotent,
+    /// Repeating it could act twice (Create Team would create a second team).
+    NotIdempotent,
+}
+
+/// One operation of `spec/openapi.yaml`, as the transport needs to know it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Operation {
+    /// The spec's `operationId`; also the tracing span's `operation_id`.
+    pub(crate) operation_id: &'static str,
+    /// The name progenitor gives it (`OperationInfo::operation_id`, snake case).
+    pub(crate) generated_name: &'static str,
+    pub(crate) method: &'static str,
+    pub(crate) path_template: &'static str,
+    pub(crate) idempotency: Idempotency,
+}
+
+/// Every operation of the spec, classified once. A test fails when the spec gains an operation
+/// that is not listed here; until then an unlisted operation is treated as not idempotent.
+pub(crate) const OPERATIONS: &[Operation] = &[
+    Operation {
+        operation_id: "patchExperimentOverrides",
+        generated_name: "patch_experiment_overrides",
+        method: "PATCH",
+        path_template: "/console/v1/experiments/{id}/overrides",
+        idempotency: Idempotency::Idempotent,
+    },
+    Operation {
+        operation_id: "createTeam",
+        generated_name: "create_team",
+        method: "POST",
+        path_template: "/console/v1/users/teams",
+        idempotency: Idempotency::NotIdempotent,
+    },
+];
+
+impl Operation {
+    /// The operation progenitor calls `generated_name`, if the table lists it.
+    pub(crate) fn by_generated_name(generated_name: &str) -> Option<&'static Operation> {
+        OPERATIONS
+            .iter()
+            .find(|operation| operation.generated_name == generated_name)
+    }
+}
+
+/// What one attempt came to, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttemptOutcome {
+    /// No connection could be made: the request provably never reached the server.
+    ConnectFailed,
+    /// The request was sent but no complete answer came (timeout, reset, broken body).
+    NoAnswer,
+    /// The server answered with this status (and `Retry-After`, when it sent one).
+    Answered {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryDecision {
+    /// Hand the attempt's result to the caller.
+    Return,
+    /// Send the request again after the wait.
+    Retry(RetryWait),
+}
+
+/// How long to wait before a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryWait {
+    /// A random time below this ceiling (full jitter).
+    Backoff { ceiling: Duration },
+    /// Exactly what the server asked for with `Retry-After`.
+    ServerAsked(Duration),
+}
+
+/// The retry decision after attempt number `attempt` (1-based) of an operation.
+///
+/// - Nothing is retried past `policy.max_retries`, and a success is returned.
+/// - A connection that was never made is retried for every operation: nothing reached the server.
+/// - 429 is retried for every operation: a throttled request was refused before it was processed.
+/// - Only idempotent operations retry what may have reached the application: no answer
+///   (timeout, reset), 503, and 500/502/504.
+/// - 429 and 503 wait for `Retry-After` when the server sent it (a wait longer than
+///   `policy.max_retry_after` returns the error instead), otherwise the jittered backoff.
+pub(crate) fn decide(
+    policy: &RetryPolicy,
+    idempotency: Idempotency,
+    outcome: AttemptOutcome,
+    attempt: u32,
+) -> RetryDecision {
+    if attempt > policy.max_retries {
+        return RetryDecision::Return;
+    }
+    let backoff = RetryDecision::Retry(RetryWait::Backoff {
+        ceiling: policy.backoff_ceiling(attempt),
+    });
+    let server_asked = |retry_after: Option<Duration>| match retry_after {
+        Some(wait) if wait > policy.max_retry_after => RetryDecision::Return,
+        Some(wait) => RetryDecision::Retry(RetryWait::ServerAsked(wait)),
+        None => backoff,
+    };
+    let idempotent = idempotency == Idempotency::Idempotent;
+    match outcome {
+        AttemptOutcome::ConnectFailed => backoff,
+        AttemptOutcome::NoAnswer if idempotent => backoff,
+        AttemptOutcome::NoAnswer => RetryDecision::Return,
+        AttemptOutcome::Answered {
+            status,
+            retry_after,
+        } => match status.as_u16() {
+            429 => server_asked(retry_after),
+            503 if idempotent => server_asked(retry_after),
+            500 | 502 | 504 if idempotent => backoff,
+            _ => RetryDecision::Return,
+        },
+    }
+}
+
+impl RetryWait {
+    /// The wait itself: the server's, or a uniformly random share of the backoff ceiling.
+    pub(crate) fn duration(self) -> Duration {
+        match self {
+            RetryWait::Backoff { ceiling } => ceiling.mul_f64(random_unit()),
+            RetryWait::ServerAsked(wait) => wait,
+        }
+    }
+}
+
+/// A uniformly random number in [0, 1), from the standard library's randomly keyed hasher.
+/// Jitter needs no cryptographic quality, so this avoids a `rand` dependency.
+fn random_unit() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let state = std::collections::hash_map::RandomState::new();
+    let bits = state.hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `Retry-After` is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub(crate) fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(text).ok()?;
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AttemptOutcome::*;
+    use Idempotency::*;
+
+    fn answered(status: u16, retry_after: Option<u64>) -> AttemptOutcome {
+        Answered {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    const RETRY: &str = "backoff";
+    const RETURN: &str = "return";
+
+    /// Reads a decision as the table below writes it: `return`, `backoff` or `after Ns`.
+    fn describe(decision: RetryDecision) -> String {
+        match decision {
+            RetryDecision::Return => RETURN.to_string(),
+            RetryDecision::Retry(RetryWait::Backoff { .. }) => RETRY.to_string(),
+            RetryDecision::Retry(RetryWait::ServerAsked(wait)) => {
+                format!("after {}s", wait.as_secs())
+            }
+        }
+    }
+
+    fn operation(name: &str) -> &'static Operation {
+        OPERATIONS
+            .iter()
+            .find(|operation| operation.operation_id == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn every_operation_and_outcome() {
+        // (operation, outcome, decision on the first attempt), like async-stripe's strategy tests.
+        let table: &[(&str, AttemptOutcome, &str)] = &[
+            ("patchExperimentOverrides", ConnectFailed, RETRY),
+            ("patchExperimentOverrides", NoAnswer, RETRY),
+            ("patchExperimentOverrides", answered(200, None), RETURN),
+            ("patchExperimentOverrides", answered(400, None), RETURN),
+            ("patchExperimentOverrides", answered(401, None), RETURN),
+            ("patchExperimentOverrides", answered(404, None), RETURN),
+            ("patchExperimentOverrides", answered(429, None), RETRY),
+            (
+                "patchExperimentOverrides",
+                answered(429, Some(2)),
+                "after 2s",
+            ),
+            ("patchExperimentOverrides", answered(429, Some(61)), RETURN),
+            ("patchExperimentOverrides", answered(500, None), RETRY),
+            ("patchExperimentOverrides", answered(502, None), RETRY),
+            ("patchExperimentOverrides", answered(503, None), RETRY),
+            (
+                "patchExperimentOverrides",
+                answered(503, Some(5)),
+                "after 5s",
+            ),
+            (
+                "patchExperimentOverrides",
+                answered(503, Some(3600)),
+                RETURN,
+            ),
+            ("patchExperimentOverrides", answered(504, None), RETRY),
+            ("patchExperimentOverrides", answered(501, None), RETURN),
+            ("patchExperimentOverrides", answered(302, None), RETURN),
+            ("createTeam", ConnectFailed, RETRY),
+            ("createTeam", NoAnswer, RETURN),
+            ("createTeam", answered(200, None), RETURN),
+            ("createTeam", answered(400, None), RETURN),
+            ("createTeam", answered(401, None), RETURN),
+            ("createTeam", answered(429, None), RETRY),
+            ("createTeam", answered(429, Some(2)), "after 2s"),
+            ("createTeam", answered(429, Some(61)), RETURN),
+            ("createTeam", answered(500, None), RETURN),
+            ("createTeam", answered(502, None), RETURN),
+            ("createTeam", answered(503, None), RETURN),
+            ("createTeam", answered(503, Some(1)), RETURN),
+            ("createTeam", answered(504, None), RETURN),
+            ("createTeam", answered(302, None), RETURN),
+        ];
+        let policy = RetryPolicy::default();
+        for (name, outcome, expected) in table {
+            let idempotency = operation(name).idempotency;
+            let got = describe(decide(&policy, idempotency, *outcome, 1));
+            assert_eq!(&got, expected, "{name} after {outcome:?}");
+        }
+        // Every operation appears in the table with every kind of outcome.
+        for operation in OPERATIONS {
+            let rows: Vec<_> = table
+                .iter()
+                .filter(|(name, _, _)| *name == operation.operation_id)
+                .collect();
+            assert!(rows.iter().any(|(_, o, _)| *o == ConnectFailed));
+            assert!(rows.iter().any(|(_, o, _)| *o == NoAnswer));
+            for status in [200, 400, 401, 429, 500, 502, 503, 504] {
+                assert!(
+                    rows.iter().any(
+                        |(_, o, _)| matches!(o, Answered { status: s, .. } if s.as_u16() == status)
+                    ),
+                    "{} lacks a row for {status}",
+                    operation.operation_id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_is_retried_past_max_retries() {
+        let policy = RetryPolicy::default().max_retries(2);
+        for idempotency in [Idempotent, NotIdempotent] {
+            assert_ne!(
+                decide(&policy, idempotency, ConnectFailed, 2),
+                RetryDecision::Return
+            );
+            assert_eq!(
+                decide(&policy, idempotency, ConnectFailed, 3),
+                RetryDecision::Return
+            );
+            assert_eq!(
+                decide(&RetryPolicy::none(), idempotency, answered(429, None), 1),
+                RetryDecision::Return
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_ceilings_grow_exponentially_to_the_cap() {
+        let policy = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(350));
+        let ceiling = |attempt| match decide(&policy, Idempotent, NoAnswer, attempt) {
+            RetryDecision::Retry(RetryWait::Backoff { ceiling }) => ceiling,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(ceiling(1), Duration::from_millis(100));
+        assert_eq!(ceiling(2), Duration::from_millis(200));
+        assert_eq!(ceiling(3), Duration::from_millis(350));
+        assert_eq!(policy.backoff_ceiling(40), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn backoff_is_jittered_below_its_ceiling() {
+        let wait = RetryWait::Backoff {
+            ceiling: Duration::from_millis(350),
+        };
+        for _ in 0..200 {
+            assert!(wait.duration() < Duration::from_millis(350));
+        }
+        let spread: std::collections::BTreeSet<u128> =
+            (0..50).map(|_| wait.duration().as_micros()).collect();
+        assert!(spread.len() > 10, "jitter should spread waits: {spread:?}");
+        let asked = RetryWait::ServerAsked(Duration::from_secs(2));
+        assert_eq!(asked.duration(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn default_retry_policy() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.retries(), 3);
+        assert_eq!(RetryPolicy::none().retries(), 0);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let secs = HeaderValue::from_static("2");
+        assert_eq!(parse_retry_after(&secs), Some(Duration::from_secs(2)));
+        let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let wait = parse_retry_after(&HeaderValue::try_from(future).unwrap()).unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+    }
+
+    #[test]
+    fn every_spec_operation_is_classified() {
+        let spec: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).unwrap();
+        let mut in_spec = Vec::new();
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                in_spec.push((id.to_string(), method.to_uppercase(), path.clone()));
+            }
+        }
+        assert_eq!(in_spec.len(), OPERATIONS.len(), "{in_spec:?}");
+        for (id, method, path) in in_spec {
+            let listed = OPERATIONS
+                .iter()
+                .find(|operation| operation.operation_id == id)
+                .unwrap_or_else(|| {
+                    panic!("operation {id} is in the spec but not classified in OPERATIONS")
+                });
+            assert_eq!(listed.method, method, "{id}");
+            assert_eq!(listed.path_template, path, "{id}");
+            assert_eq!(listed.generated_name, snake_case(&id), "{id}");
+        }
+    }
+
+    fn snake_case(camel: &str) -> String {
+        let mut out = String::new();
+        for c in camel.chars() {
+            if c.is_ascii_uppercase() {
+                out.push('_');
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
