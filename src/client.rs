@@ -114,24 +114,24 @@ impl Client {
     /// println!("{} conditional overrides", all.overrides.len());
     /// # Ok(()) }
     /// ```
-    pub async fn patch_experiment_overrides(
+    pub fn patch_experiment_overrides(
         &self,
         experiment_id: &str,
         update: ExperimentOverrides,
-    ) -> Result<ExperimentOverrides, Error> {
-        validate::experiment_id(experiment_id)?;
-        validate::experiment_overrides(&update)?;
-        // Awaited where it is made: a future held in a local is stored twice in this one.
-        let (result, last_response) = transport::recording_last_response(
-            self.generated
-                .patch_experiment_overrides()
-                .id(experiment_id)
-                .body(update)
-                .send(),
-        )
-        .await;
-        self.finish(result, last_response)
-            .map(|response| response.data)
+    ) -> impl Future<Output = Result<ExperimentOverrides, Error>> + Send + '_ {
+        let refused = validate::experiment_id(experiment_id)
+            .and_then(|()| validate::experiment_overrides(&update))
+            .err();
+        let call = self
+            .generated
+            .patch_experiment_overrides()
+            .id(experiment_id)
+            .body(update)
+            .send();
+        transport::record_call(call, refused, |result, last_response| {
+            self.finish(result, last_response)
+                .map(|response| response.data)
+        })
     }
 
     /// Create Team: `POST /console/v1/users/teams`. Returns the created team.
@@ -159,13 +159,16 @@ impl Client {
     /// println!("team {} has id {}", created.name, created.id);
     /// # Ok(()) }
     /// ```
-    pub async fn create_team(&self, team: TeamCreate) -> Result<Team, Error> {
-        validate::team_create(&team)?;
-        let (result, last_response) =
-            transport::recording_last_response(self.generated.create_team().body(team).send())
-                .await;
-        self.finish(result, last_response)
-            .map(|response| response.data)
+    pub fn create_team(
+        &self,
+        team: TeamCreate,
+    ) -> impl Future<Output = Result<Team, Error>> + Send + '_ {
+        let refused = validate::team_create(&team).err();
+        let call = self.generated.create_team().body(team).send();
+        transport::record_call(call, refused, |result, last_response| {
+            self.finish(result, last_response)
+                .map(|response| response.data)
+        })
     }
 
     /// Maps a generated call's result, with the last response the transport saw for it.

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
+use reqwest::header::{HeaderName, HeaderValue, USER_AGENT};
 use secrecy::SecretString;
 
 use crate::Error;
@@ -28,6 +28,13 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default cap on a response body; larger bodies fail with [`Error::ResponseTooLarge`].
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
+/// The header the Console API reads the key from.
+pub(crate) const API_KEY_HEADER: HeaderName = HeaderName::from_static("statsig-api-key");
+/// The header that pins the Console API's behaviour to the version this crate was written for.
+const API_VERSION_HEADER: HeaderName = HeaderName::from_static("statsig-api-version");
+/// The API version this crate speaks; the spec's `info.version`.
+pub const API_VERSION: &str = "20240601";
+
 /// The checked settings of a client, shared by it and its clones: the key, headers, timeouts,
 /// retry policy and the rate limiter's state.
 ///
@@ -39,10 +46,27 @@ pub struct ClientConfig {
     pub(crate) api_key: ApiKey,
     pub(crate) user_agent: HeaderValue,
     pub(crate) timeout: Duration,
+    /// Whether this crate built the HTTP client, with `timeout` as its request timeout and
+    /// [`ClientConfig::vendor_headers`] as its default headers. Then a request needs a timeout
+    /// of its own only when the call's deadline leaves less, and no headers added (see
+    /// transport); a client the user brings gets both on every request.
+    pub(crate) http_built_here: bool,
     pub(crate) call_timeout: Duration,
     pub(crate) max_response_bytes: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) limiter: Option<Arc<Limiter>>,
+}
+
+impl ClientConfig {
+    /// The headers every request carries besides those of the operation: the key, the API
+    /// version and the user agent.
+    pub(crate) fn vendor_headers(&self) -> [(HeaderName, HeaderValue); 3] {
+        [
+            (API_KEY_HEADER, self.api_key.header().clone()),
+            (API_VERSION_HEADER, HeaderValue::from_static(API_VERSION)),
+            (USER_AGENT, self.user_agent.clone()),
+        ]
+    }
 }
 
 impl fmt::Debug for ClientConfig {
@@ -203,11 +227,28 @@ impl ClientBuilder {
         let user_agent = HeaderValue::try_from(user_agent).map_err(|_| {
             Error::invalid_config("user_agent must be visible ASCII without control characters")
         })?;
+        let config = ClientConfig {
+            api_key,
+            user_agent,
+            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            http_built_here: self.reqwest_client.is_none(),
+            call_timeout: self.call_timeout.unwrap_or(DEFAULT_CALL_TIMEOUT),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            retry: self.retry.unwrap_or_default(),
+            limiter: self
+                .rate_limit
+                .unwrap_or_else(|| Some(RateLimit::default()))
+                .map(Limiter::new),
+        };
         let http = match self.reqwest_client {
             Some(client) => client,
-            // The per-attempt timeout is set on each request (see transport), so it also
-            // applies to a client the user brings.
+            // Headers and timeout as the client's defaults rather than set on each request:
+            // reqwest adds them without the per-request work (see transport).
             None => reqwest::Client::builder()
+                .default_headers(config.vendor_headers().into_iter().collect())
+                .timeout(config.timeout)
                 .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
                 // The Console API does not redirect; following one could replay a mutation
                 // elsewhere, so a 3xx is reported as it is.
@@ -218,20 +259,7 @@ impl ClientBuilder {
         Ok(Resolved {
             base_url,
             http,
-            config: ClientConfig {
-                api_key,
-                user_agent,
-                timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
-                call_timeout: self.call_timeout.unwrap_or(DEFAULT_CALL_TIMEOUT),
-                max_response_bytes: self
-                    .max_response_bytes
-                    .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-                retry: self.retry.unwrap_or_default(),
-                limiter: self
-                    .rate_limit
-                    .unwrap_or_else(|| Some(RateLimit::default()))
-                    .map(Limiter::new),
-            },
+            config,
         })
     }
 }

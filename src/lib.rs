@@ -58,7 +58,7 @@ mod generated {
 
 pub use client::Client;
 pub use config::{
-    ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
+    API_VERSION, ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
 };
 pub use error::{BODY_EXCERPT_LIMIT, Error};
@@ -114,7 +114,6 @@ pub mod types {
         }
     }
 }
-pub use transport::API_VERSION;
 pub use validate::MAX_OVERRIDE_ITEMS;
 
 /// The spec this client was generated from, as JSON (`spec/openapi.yaml`, converted by

@@ -11,6 +11,23 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// Reads a string into an open enum without allocating for a known value (serde's `Cow<str>`
+/// always allocates; a visitor sees the borrowed or transient text).
+struct OpenEnumVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: FromStr<Err = std::convert::Infallible>> serde::de::Visitor<'_> for OpenEnumVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        let Ok(value) = text.parse();
+        Ok(value)
+    }
+}
+
 /// An open string enum: the listed values as variants, anything else as `Unknown(String)`.
 macro_rules! open_enum {
     (
@@ -65,9 +82,7 @@ macro_rules! open_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                let Ok(value) = text.parse();
-                Ok(value)
+                deserializer.deserialize_str(OpenEnumVisitor(std::marker::PhantomData::<$name>))
             }
         }
 

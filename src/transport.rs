@@ -15,7 +15,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::{HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::header::RETRY_AFTER;
+use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -26,12 +27,6 @@ use crate::reliability::{
     AttemptOutcome, Idempotency, Operation, Permit, RetryDecision, decide, parse_retry_after,
 };
 
-/// The header the Console API reads the key from.
-pub(crate) const API_KEY_HEADER: HeaderName = HeaderName::from_static("statsig-api-key");
-/// The header that pins the Console API's behaviour to the version this crate was written for.
-pub(crate) const API_VERSION_HEADER: HeaderName = HeaderName::from_static("statsig-api-version");
-/// The API version this crate speaks; the spec's `info.version`.
-pub const API_VERSION: &str = "20240601";
 /// The response header whose value the tracing span records as `request_id`.
 const REQUEST_ID: &str = "x-request-id";
 /// What `pre` answers when the deadline passes before a rate-limit slot is free.
@@ -44,40 +39,70 @@ tokio::task_local! {
     static LAST_RESPONSE: RefCell<Option<LastResponse>>;
 }
 
-/// Runs one call of the generated client and returns, with its result, the last response the
-/// transport read for it. Not an `async fn`: each async layer would store the whole generated
-/// call future again (measured: 4× its size with 64 calls in flight).
-pub(crate) fn recording_last_response<F: Future>(
+/// Runs a facade call: `call`, a call of the generated client, with a record of the last
+/// response the transport read for it, then `finish` of its output and that record. A call
+/// `refused` before sending completes with the refusal, and `call` is never polled.
+///
+/// A hand-written future rather than an `async` block or `fn`: those would hold their captured
+/// arguments beside the futures they await, so the generated call's future (most of a call's
+/// size, and allocated with every call spawned) would be stored twice.
+pub(crate) fn record_call<F, Finish, T, E>(
     call: F,
-) -> impl Future<Output = (F::Output, Option<LastResponse>)> {
-    LAST_RESPONSE.scope(RefCell::new(None), TakeLastResponse { call })
+    refused: Option<E>,
+    finish: Finish,
+) -> RecordedCall<F, Finish, E>
+where
+    F: Future,
+    Finish: Fn(F::Output, Option<LastResponse>) -> Result<T, E>,
+{
+    RecordedCall {
+        call: LAST_RESPONSE.scope(RefCell::new(None), call),
+        may_send: refused.is_none(),
+        // Boxed: refusals are rare, and every call's future would otherwise hold room for one.
+        refused: refused.map(Box::new),
+        finish,
+    }
 }
 
 pin_project_lite::pin_project! {
-    /// `call`, then the recorded last response. A hand-written future rather than an `async`
-    /// block, which would hold `call` twice (once captured, once awaited).
-    struct TakeLastResponse<F> {
+    /// The future of [`record_call`].
+    pub(crate) struct RecordedCall<F: Future, Finish, E> {
         #[pin]
-        call: F,
+        call: TaskLocalFuture<RefCell<Option<LastResponse>>, F>,
+        may_send: bool,
+        refused: Option<Box<E>>,
+        finish: Finish,
     }
 }
 
-impl<F: Future> Future for TakeLastResponse<F> {
-    type Output = (F::Output, Option<LastResponse>);
+impl<F, Finish, T, E> Future for RecordedCall<F, Finish, E>
+where
+    F: Future,
+    Finish: Fn(F::Output, Option<LastResponse>) -> Result<T, E>,
+{
+    type Output = Result<T, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let output = std::task::ready!(self.project().call.poll(cx));
-        let last = LAST_RESPONSE
-            .try_with(|cell| cell.borrow_mut().take())
-            .ok()
-            .flatten();
-        Poll::Ready((output, last))
+        let mut this = self.project();
+        if !*this.may_send {
+            // Polled again after the refusal: still nothing to send.
+            return this
+                .refused
+                .take()
+                .map_or(Poll::Pending, |refusal| Poll::Ready(Err(*refusal)));
+        }
+        let output = std::task::ready!(this.call.as_mut().poll(cx));
+        let last_response = this.call.take_value().and_then(RefCell::into_inner);
+        Poll::Ready((this.finish)(output, last_response))
     }
 }
 
-fn record_last_response(response: Option<LastResponse>) {
-    // Calls through `Client::raw()` run outside a recording scope; nothing reads it then.
-    let _ = LAST_RESPONSE.try_with(|cell| *cell.borrow_mut() = response);
+/// Records `response` for the facade call running on this task; `false` outside one (calls
+/// through `Client::raw()`, whose result nothing reads it for).
+fn record_last_response(response: Option<LastResponse>) -> bool {
+    LAST_RESPONSE
+        .try_with(|cell| *cell.borrow_mut() = response)
+        .is_ok()
 }
 
 impl ClientHooks<ClientConfig> for generated::Client {
@@ -87,99 +112,180 @@ impl ClientHooks<ClientConfig> for generated::Client {
         _info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let config = self.inner();
-        let deadline = Instant::now() + config.call_timeout;
         if let Some(limiter) = &config.limiter {
-            let Some(permit) = limiter.acquire_until(deadline).await else {
-                return Err(progenitor_client::Error::Custom(
-                    NO_SLOT_BEFORE_DEADLINE.to_string(),
-                ));
+            let permit = match limiter.try_acquire_now() {
+                Some(permit) => permit,
+                None => {
+                    let started = Instant::now();
+                    let deadline = started + config.call_timeout;
+                    let Some(permit) = limiter.acquire_until(deadline).await else {
+                        return Err(progenitor_client::Error::Custom(
+                            NO_SLOT_BEFORE_DEADLINE.to_string(),
+                        ));
+                    };
+                    // The wait used part of the call's deadline: what is left travels to
+                    // `exec` as the request's timeout. Without a wait `exec` starts the
+                    // deadline itself, and the request carries no timeout of its own (setting
+                    // one allocates reqwest's per-request settings, on every call).
+                    *request.timeout_mut() =
+                        Some(deadline.saturating_duration_since(Instant::now()));
+                    permit
+                }
             };
             permit.hand_over();
         }
-        // What is left of the call's deadline travels to `exec` as the request's timeout;
-        // `exec` then gives each attempt its own timeout within it.
-        *request.timeout_mut() = Some(deadline.saturating_duration_since(Instant::now()));
-        let headers = request.headers_mut();
-        headers.insert(API_KEY_HEADER, config.api_key.header().clone());
-        headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
-        headers.insert(USER_AGENT, config.user_agent.clone());
+        // The HTTP client this crate builds sends them as its default headers.
+        if !config.http_built_here {
+            request.headers_mut().extend(config.vendor_headers());
+        }
         Ok(())
     }
 
-    async fn exec(
+    // Not an `async fn`: its arguments would stay in every call's future beside the copies it
+    // works on. The future holds one request at a time, the next one to send (see
+    // `begin_call` for why nothing here borrows it).
+    fn exec(
         &self,
-        mut request: reqwest::Request,
+        request: reqwest::Request,
         info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
+    ) -> impl Future<Output = reqwest::Result<reqwest::Response>> {
         let config = self.inner();
         // The slot `pre` handed over is claimed first, before any await, so it cannot leak.
         let mut permit = config
             .limiter
             .as_ref()
             .map(|limiter| limiter.claim_handed_over());
-        let operation = Operation::by_generated_name(info.operation_id);
-        let span = tracing::info_span!(
-            "statsig_console.call",
-            operation_id = operation.map_or(info.operation_id, |o| o.operation_id),
-            method = %request.method(),
-            path_template = operation.map_or("", |o| o.path_template),
-            attempt = tracing::field::Empty,
-            status = tracing::field::Empty,
-            duration_ms = tracing::field::Empty,
-            request_id = tracing::field::Empty,
-        );
-        let idempotency = operation.map_or(Idempotency::NotIdempotent, |o| o.idempotency);
         let started = Instant::now();
-        let deadline = started + request.timeout().copied().unwrap_or(config.call_timeout);
-        // An attempt that may be retried is preceded by a copy of the request for the next one
-        // (the URL and headers copied, the serialized body shared); a body that cannot be copied
-        // (a stream) gets no retry. There is one send site, and the request is held here only:
-        // each async layer holding a request of its own would add to every call's future.
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            span.record("attempt", attempt);
-            let next_request = if attempt <= config.retry.max_retries {
-                request.try_clone()
-            } else {
-                None
-            };
-            *request.timeout_mut() = Some(attempt_timeout(config, deadline));
-            let result = send_once(self, config, request)
-                .instrument(span.clone())
-                .await;
-            drop(permit.take());
-            let outcome = observe(&span, started, &result);
-            let wait = match decide(&config.retry, idempotency, outcome, attempt) {
-                RetryDecision::Return => return result,
-                RetryDecision::Retry(wait) => wait.duration(),
-            };
-            let Some(next_request) = next_request else {
-                return result;
-            };
-            // A retry that cannot start before the deadline is not made: the last answer says
-            // more than a deadline error would.
-            let retry_at = Instant::now() + wait;
-            if retry_at >= deadline {
-                return result;
+        let (request, call) = begin_call(config, info, request, started);
+        let mut to_send = Some(request);
+        async move {
+            let mut attempt: u32 = 0;
+            loop {
+                let Some(request) = to_send.take() else {
+                    unreachable!("every attempt that can follow has a request");
+                };
+                attempt += 1;
+                call.span.record("attempt", attempt);
+                let sending;
+                (sending, to_send) = start_attempt(self, config, request, &call, attempt);
+                let (result, retry_after) = match sending.await {
+                    Ok(response) => match buffer_body(config, &call.span, response).await {
+                        Ok((response, retry_after)) => (Ok(response), retry_after),
+                        Err(error) => (Err(error), None),
+                    },
+                    Err(error) => (Err(error), None),
+                };
+                drop(permit.take());
+                let outcome = observe(&call.span, started, &result, retry_after);
+                let wait = match decide(&config.retry, call.idempotency, outcome, attempt) {
+                    RetryDecision::Return => return result,
+                    RetryDecision::Retry(wait) => wait.duration(),
+                };
+                if to_send.is_none() {
+                    return result;
+                }
+                // A retry that cannot start before the deadline is not made: the last answer
+                // says more than a deadline error would.
+                let retry_at = Instant::now() + wait;
+                if retry_at >= call.deadline {
+                    return result;
+                }
+                tracing::debug!(parent: &call.span, attempt, ?outcome, wait_ms = wait.as_millis() as u64, "retrying");
+                // Boxed: the timer and limiter wait are rare, and every call's future would
+                // otherwise carry their state.
+                match Box::pin(wait_for_retry(config, retry_at, call.deadline)).await {
+                    Ok(next_permit) => permit = next_permit,
+                    Err(()) => return result,
+                }
             }
-            tracing::debug!(parent: &span, attempt, ?outcome, wait_ms = wait.as_millis() as u64, "retrying");
-            // Boxed: the timer and limiter wait are rare, and every call's future would
-            // otherwise carry their state.
-            match Box::pin(wait_for_retry(config, retry_at, deadline)).await {
-                Ok(next_permit) => permit = next_permit,
-                Err(()) => return result,
-            }
-            request = next_request;
         }
     }
 }
 
-/// One attempt's timeout: the configured one, shortened to what is left of the deadline.
-fn attempt_timeout(config: &ClientConfig, deadline: Instant) -> std::time::Duration {
-    config
+/// What `exec` knows of a call before its first attempt.
+struct Call {
+    span: tracing::Span,
+    idempotency: Idempotency,
+    deadline: Instant,
+}
+
+/// Describes the call `request` starts, and hands the request back.
+///
+/// A function of its own, taking the request by value, so that `exec` never borrows its
+/// request: a borrowed local keeps its place in every call's future across every await, even
+/// after it was moved (rustc's generator layout is conservative about borrowed locals).
+fn begin_call(
+    config: &ClientConfig,
+    info: &OperationInfo,
+    request: reqwest::Request,
+    started: Instant,
+) -> (reqwest::Request, Call) {
+    let operation = Operation::by_generated_name(info.operation_id);
+    let span = tracing::info_span!(
+        "statsig_console.call",
+        operation_id = operation.map_or(info.operation_id, |o| o.operation_id),
+        method = %request.method(),
+        path_template = operation.map_or("", |o| o.path_template),
+        attempt = tracing::field::Empty,
+        status = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    );
+    // `pre` leaves a timeout on the request only when its wait for the limiter used part of
+    // the call's deadline; otherwise the deadline starts now.
+    let deadline = started + request.timeout().copied().unwrap_or(config.call_timeout);
+    let call = Call {
+        span,
+        idempotency: operation.map_or(Idempotency::NotIdempotent, |o| o.idempotency),
+        deadline,
+    };
+    (request, call)
+}
+
+/// Starts an attempt: sends `request` and returns its response future, with a copy of the
+/// request for the next attempt when one may follow (the URL and headers copied, the
+/// serialized body shared; a body that cannot be copied, a stream, gets no retry).
+/// Takes the request by value for the reason given at [`begin_call`].
+fn start_attempt(
+    client: &generated::Client,
+    config: &ClientConfig,
+    mut request: reqwest::Request,
+    call: &Call,
+    attempt: u32,
+) -> (
+    impl Future<Output = reqwest::Result<reqwest::Response>> + use<>,
+    Option<reqwest::Request>,
+) {
+    let next_request = if attempt <= config.retry.max_retries {
+        request.try_clone()
+    } else {
+        None
+    };
+    set_attempt_timeout(config, &mut request, call.deadline);
+    trace_request(config, &request);
+    let _ = record_last_response(None);
+    let sending = client
+        .client()
+        .execute(request)
+        .instrument(call.span.clone());
+    (sending, next_request)
+}
+
+/// Gives the attempt its timeout: the configured one, shortened to what is left of the
+/// deadline. When the HTTP client applies the configured timeout itself (the one this crate
+/// builds does) and it fits, the request carries none: a per-request timeout costs reqwest an
+/// allocation of per-request settings on every attempt.
+fn set_attempt_timeout(config: &ClientConfig, request: &mut reqwest::Request, deadline: Instant) {
+    let timeout = config
         .timeout
-        .min(deadline.saturating_duration_since(Instant::now()))
+        .min(deadline.saturating_duration_since(Instant::now()));
+    if config.http_built_here && timeout == config.timeout {
+        if request.timeout().is_some() {
+            *request.timeout_mut() = None;
+        }
+    } else {
+        *request.timeout_mut() = Some(timeout);
+    }
 }
 
 /// Records an attempt's result on the call's span and says what it came to.
@@ -187,6 +293,7 @@ fn observe(
     span: &tracing::Span,
     started: Instant,
     result: &reqwest::Result<reqwest::Response>,
+    retry_after: Option<std::time::Duration>,
 ) -> AttemptOutcome {
     span.record("duration_ms", started.elapsed().as_millis() as u64);
     match result {
@@ -194,28 +301,11 @@ fn observe(
             span.record("status", response.status().as_u16());
             AttemptOutcome::Answered {
                 status: response.status(),
-                retry_after: response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(parse_retry_after),
+                retry_after,
             }
         }
         Err(error) if error.is_connect() => AttemptOutcome::ConnectFailed,
         Err(_) => AttemptOutcome::NoAnswer,
-    }
-}
-
-/// Sends one attempt and reads its body (see [`buffer_body`]).
-async fn send_once(
-    client: &generated::Client,
-    config: &ClientConfig,
-    request: reqwest::Request,
-) -> reqwest::Result<reqwest::Response> {
-    trace_request(config, &request);
-    record_last_response(None);
-    match client.client().execute(request).await {
-        Ok(response) => buffer_body(config, response).await,
-        Err(error) => Err(error),
     }
 }
 
@@ -233,14 +323,18 @@ async fn wait_for_retry(
 }
 
 /// Reads the body up to the limit so that errors can quote it and keep the status; the
-/// generated code then decodes the buffered copy.
-async fn buffer_body(
-    config: &ClientConfig,
+/// generated code then decodes the buffered copy. Also returns the answer's `Retry-After`,
+/// read here once for the retry decision and the call record.
+///
+/// Not an `async fn`, for the reason given at `exec`.
+fn buffer_body<'a>(
+    config: &'a ClientConfig,
+    span: &'a tracing::Span,
     mut response: reqwest::Response,
-) -> reqwest::Result<reqwest::Response> {
+) -> impl Future<Output = reqwest::Result<(reqwest::Response, Option<std::time::Duration>)>> + 'a {
     let status = response.status();
     // The status alone first, so a failure while reading the body still reports it.
-    record_last_response(Some(LastResponse {
+    let _ = record_last_response(Some(LastResponse {
         status,
         retry_after: None,
         body: Bytes::new(),
@@ -251,33 +345,52 @@ async fn buffer_body(
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
     {
-        tracing::Span::current().record("request_id", id);
+        span.record("request_id", id);
     }
-    let (body, truncated) = read_body(&mut response, config.max_response_bytes).await?;
-    tracing::trace!(
-        status = status.as_u16(),
-        truncated,
-        body = %config.api_key.redact(String::from_utf8_lossy(&body).into_owned()),
-        "response body"
-    );
-    record_last_response(Some(LastResponse {
-        status,
-        retry_after: response
+    async move {
+        let (body, truncated) = read_body(&mut response, config.max_response_bytes).await?;
+        tracing::trace!(
+            status = status.as_u16(),
+            truncated,
+            body = %config.api_key.redact(String::from_utf8_lossy(&body).into_owned()),
+            "response body"
+        );
+        let retry_after = response
             .headers()
             .get(RETRY_AFTER)
-            .and_then(parse_retry_after),
+            .and_then(parse_retry_after);
+        Ok((
+            rebuild_response(response, body, truncated, retry_after),
+            retry_after,
+        ))
+    }
+}
+
+/// Records the buffered body as the call's last response, and puts it back into a response of
+/// the same status and version for the generated code to decode (reqwest has no way to cap a
+/// body it hands on). The headers go with it for calls through [`crate::raw`], which return
+/// them; a facade call returns only the decoded body, so its response goes without them and
+/// the generated code has none to copy.
+fn rebuild_response(
+    mut response: reqwest::Response,
+    body: Bytes,
+    truncated: bool,
+    retry_after: Option<std::time::Duration>,
+) -> reqwest::Response {
+    let status = response.status();
+    let recorded = record_last_response(Some(LastResponse {
+        status,
+        retry_after,
         body: body.clone(),
         truncated,
     }));
-    // reqwest has no way to cap a body it hands on, so the buffered body goes back into a
-    // response of the same status, headers and version for the generated code to decode.
-    let version = response.version();
-    let headers = std::mem::take(response.headers_mut());
     let mut rebuilt = http::Response::new(body);
     *rebuilt.status_mut() = status;
-    *rebuilt.headers_mut() = headers;
-    *rebuilt.version_mut() = version;
-    Ok(reqwest::Response::from(rebuilt))
+    *rebuilt.version_mut() = response.version();
+    if !recorded {
+        *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
+    }
+    reqwest::Response::from(rebuilt)
 }
 
 fn trace_request(config: &ClientConfig, request: &reqwest::Request) {

@@ -97,6 +97,37 @@ async fn patch_sends_the_exact_request() {
     );
 }
 
+/// A `reqwest::Client` the user brings has none of the crate's defaults: the hook adds the
+/// vendor's headers to each request instead, and the wire shows the same set.
+#[tokio::test]
+async fn a_users_own_reqwest_client_sends_the_same_headers() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .respond_with(overrides_response(
+            serde_json::to_value(sample_overrides()).unwrap(),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::builder()
+        .api_key(TEST_KEY)
+        .base_url(server.uri())
+        .reqwest_client(reqwest::Client::new())
+        .user_agent("release-bot/2")
+        .build()
+        .unwrap();
+    client
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
+        .await
+        .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let request = &requests[0];
+    assert_eq!(header_names(request), EXPECTED_HEADERS);
+    assert_eq!(header(request, "STATSIG-API-KEY"), TEST_KEY);
+    assert_eq!(header(request, "STATSIG-API-VERSION"), "20240601");
+    assert_eq!(header(request, "user-agent"), "release-bot/2");
+}
+
 #[tokio::test]
 async fn create_team_sends_the_exact_request() {
     let server = MockServer::start().await;

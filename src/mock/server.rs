@@ -21,7 +21,7 @@ use super::schema::Spec;
 use super::state::{Refusal, State};
 use super::{Fault, FaultAction, MockOperation, RecordedRequest};
 use crate::RateLimit;
-use crate::transport::API_KEY_HEADER;
+use crate::config::API_KEY_HEADER;
 use crate::types::{
     CreateTeamResponse, ExperimentOverrides, ExperimentOverridesResponse, TeamCreate,
 };

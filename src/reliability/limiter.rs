@@ -88,7 +88,7 @@ impl Limiter {
 
     /// A permit now, if a slot is free, without registering as a waiter or arming a timer:
     /// the common case stays cheap.
-    fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
+    pub(crate) fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
         self.try_acquire(Instant::now()).ok().map(|()| Permit {
             limiter: Arc::clone(self),
         })
