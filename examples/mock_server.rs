@@ -1,7 +1,7 @@
 //! The fake Console as a standalone server, for people and other-language clients.
 //!
 //! ```sh
-//! cargo run --example mock_server --features mock -- --port 8080 --api-key console-dev
+//! cargo run --example mock_server -- --port 8080 --api-key console-dev
 //! ```
 //!
 //! Options: `--port N` (default 8080; 0 picks one), `--api-key KEY` (repeatable; default
@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 
 use statsig_console::RateLimit;
-use statsig_console::mock::MockConsole;
+use statsig_console_mock::MockConsole;
 
 #[tokio::main]
 async fn main() -> ExitCode {

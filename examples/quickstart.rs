@@ -11,12 +11,12 @@
 use std::process::ExitCode;
 
 use statsig_console::RateLimit;
-use statsig_console::mock::MockConsole;
 use statsig_console::types::{
     ChangeTeamConfigs, ConditionalOverride, ExperimentOverrides, MetricRef, OverrideType,
     ReviewApproval, Team, TeamCreate, UserIdOverride,
 };
 use statsig_console::{Client, Error};
+use statsig_console_mock::MockConsole;
 
 struct Options {
     live: bool,

@@ -5,7 +5,7 @@
 start_fake_console() {
   local key=$1 log=$2 port
   shift 2
-  cargo build --quiet --locked --example mock_server --features mock
+  cargo build --quiet --locked --example mock_server
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
   ./target/debug/examples/mock_server --port "$port" --api-key "$key" "$@" >"$log" 2>&1 &
   FAKE_CONSOLE_PID=$!

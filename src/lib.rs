@@ -34,9 +34,6 @@
 mod client;
 mod config;
 mod error;
-#[cfg(feature = "mock")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
-pub mod mock;
 mod open_enum;
 mod reliability;
 mod secret;

@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{sample_overrides, sample_team, team_response_json};
-use statsig_console::mock::{Fault, MockConsole, MockOperation};
 use statsig_console::{Error, RateLimit, RetryPolicy};
+use statsig_console_mock::{Fault, MockConsole, MockOperation};
 
 const KEY: &str = "console-reliability-0123456789";
 

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use common::{TEST_KEY, assert_no_key, sample_overrides, sample_team};
 use statsig_console::RateLimit;
-use statsig_console::mock::{Fault, MockConsole};
 use statsig_console::{Client, RetryPolicy};
+use statsig_console_mock::{Fault, MockConsole};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -3,7 +3,8 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use statsig_console_mock::schema::to_json_schema;
 
 const SPEC: &str = "spec/openapi.yaml";
 const METHODS: &[&str] = &[
@@ -143,49 +144,6 @@ fn check_unused_components(spec: &Value, problems: &mut Vec<String>) {
                 problems.push(format!("components/{kind}/{name} is never used"));
             }
         }
-    }
-}
-
-/// OpenAPI 3.0 schema → JSON Schema (draft 7): `nullable` becomes `anyOf [.., null]`,
-/// component references point into `definitions`, and OpenAPI-only keywords go.
-fn to_json_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (key, value) in map {
-                match key.as_str() {
-                    "nullable" | "example" | "examples" | "xml" | "externalDocs"
-                    | "discriminator" => {}
-                    "$ref" => {
-                        let target = value
-                            .as_str()
-                            .unwrap_or_default()
-                            .replace("#/components/schemas/", "#/definitions/");
-                        out.insert(key.clone(), Value::String(target));
-                    }
-                    "properties" => {
-                        let properties = value
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .map(|(name, property)| (name.clone(), to_json_schema(property)))
-                            .collect();
-                        out.insert(key.clone(), Value::Object(properties));
-                    }
-                    _ => {
-                        out.insert(key.clone(), to_json_schema(value));
-                    }
-                }
-            }
-            let translated = Value::Object(out);
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                json!({"anyOf": [translated, {"type": "null"}]})
-            } else {
-                translated
-            }
-        }
-        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
-        other => other.clone(),
     }
 }
 

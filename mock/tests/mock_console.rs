@@ -1,6 +1,7 @@
 //! The fake Console's behaviour, driven through the facade (and raw HTTP where the facade
 //! would refuse to send), asserting the journal and the stored state, not only statuses.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::time::Duration;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use common::{sample_overrides, sample_team};
 use serde_json::{Value, json};
 use statsig_console::RateLimit;
-use statsig_console::mock::{Fault, MockConsole, MockOperation};
 use statsig_console::types::{ExperimentOverrides, OverrideType, UserIdOverride};
 use statsig_console::{Error, RetryPolicy};
+use statsig_console_mock::{Fault, MockConsole, MockOperation};
 
 const KEY: &str = "console-mocktest-0123456789";
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::types::{ExperimentOverrides, Team, TeamCreate, TeamMember};
+use statsig_console::types::{ExperimentOverrides, Team, TeamCreate, TeamMember};
 
 /// A user the fake knows, as Create Team resolves emails into.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +236,7 @@ fn unknown_group(field: &str, group: &str, groups: &[String]) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{ConditionalOverride, OverrideType, UserIdOverride};
+    use statsig_console::types::{ConditionalOverride, OverrideType, UserIdOverride};
 
     fn experiment() -> State {
         let mut state = State::default();

@@ -17,12 +17,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
 
-use super::schema::Spec;
-use super::state::{Refusal, State};
-use super::{Fault, FaultAction, MockOperation, RecordedRequest};
-use crate::RateLimit;
-use crate::config::API_KEY_HEADER;
-use crate::types::{
+use crate::schema::Spec;
+
+/// The header the Console API reads the key from.
+const API_KEY_HEADER: header::HeaderName = header::HeaderName::from_static("statsig-api-key");
+use crate::state::{Refusal, State};
+use crate::{Fault, FaultAction, MockOperation, RecordedRequest};
+use statsig_console::RateLimit;
+use statsig_console::types::{
     CreateTeamResponse, ExperimentOverrides, ExperimentOverridesResponse, TeamCreate,
 };
 
@@ -432,10 +434,7 @@ fn answer(
         Route::Overrides { .. } => "patchExperimentOverrides",
         Route::Teams => "createTeam",
     };
-    let checked = shared
-        .spec
-        .request_schema(operation_id)
-        .and_then(|schema| shared.spec.check(schema, &value, ""));
+    let checked = shared.spec.check(operation_id, &value);
     if let Err(problem) = checked {
         return invalid(&problem);
     }

@@ -1,15 +1,17 @@
 //! An embedded, stateful fake of the Statsig Console API's two operations, for tests, demos
-//! and other-language teams. Feature `mock`.
+//! and other-language teams. Add it to `[dev-dependencies]`: it brings a server stack the
+//! `statsig-console` library itself does without.
 //!
 //! [`MockConsole`] is a real HTTP/1.1 server on `127.0.0.1` (an ephemeral port unless you pick
 //! one), started inside your tokio runtime. It answers like the vendor, with the vendor's
-//! response shapes, and checks every request against `spec/openapi.yaml` (embedded at build
-//! time), so it accepts exactly what the spec allows.
+//! response shapes, and checks every request body against the spec the client was generated
+//! from ([`statsig_console::OPENAPI_JSON`]) with a JSON Schema validator (`jsonschema`), so it
+//! accepts exactly what the spec allows.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use statsig_console::mock::MockConsole;
+//! use statsig_console_mock::MockConsole;
 //! use statsig_console::types::{ExperimentOverrides, UserIdOverride};
 //!
 //! let console = MockConsole::builder()
@@ -42,10 +44,11 @@
 //!    answered `401` with the vendor's wording.
 //! 5. Past the project's mutation [`RateLimit`] (per key), `429 {status, message}` with
 //!    `Retry-After` in seconds.
-//! 6. A body that is not JSON, or breaks the spec's schema (a missing required field, a wrong
-//!    type, `null` where not `nullable`, an enum value outside the spec, more items than
-//!    `maxItems`, a malformed email) is answered `400` with a message that starts with
-//!    `Invalid request:` and names the field, for example `overrides[0].type`.
+//! 6. A body that is not JSON, or breaks any rule of the spec's schema (a missing required
+//!    field, a wrong type, `null` where not `nullable`, an enum value outside the spec, more
+//!    items than `maxItems`, a malformed email, and whatever else the spec says) is answered
+//!    `400` with a message that starts with `Invalid request:` and names the field, for example
+//!    `overrides[0].type`.
 //! 7. Then the operation itself:
 //!
 //! **Partially Update Experiment Overrides** adds to what the experiment has (the vendor's
@@ -67,7 +70,9 @@
 //! A fault's delay is applied after the request was processed: like a slow network on the way
 //! back, the change is made even when the client gives up waiting.
 
-mod schema;
+#![deny(missing_docs)]
+
+pub mod schema;
 mod server;
 mod state;
 
@@ -82,9 +87,9 @@ use tokio::task::JoinHandle;
 
 pub use state::MockUser;
 
-use crate::types::{ExperimentOverrides, Team};
-use crate::{Client, RateLimit};
 use state::{Experiment, State};
+use statsig_console::types::{ExperimentOverrides, Team};
+use statsig_console::{Client, ClientBuilder, RateLimit};
 
 /// Which requests a [`Fault`] applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,7 +390,7 @@ impl MockConsole {
     }
 
     /// A client builder already given this fake's URL and key, for further settings.
-    pub fn client_builder(&self) -> crate::ClientBuilder {
+    pub fn client_builder(&self) -> ClientBuilder {
         Client::builder()
             .api_key(self.api_key.clone())
             .base_url(self.base_url())
@@ -458,3 +463,8 @@ impl Drop for MockConsole {
         }
     }
 }
+
+/// Compiles the README's Rust example as a doctest, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
