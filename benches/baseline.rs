@@ -39,7 +39,7 @@ pub struct Metric {
     pub kind: String,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTeam {
     pub name: String,

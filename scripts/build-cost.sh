@@ -1,20 +1,108 @@
 #!/usr/bin/env bash
-# What the library costs to build, each figure from a fresh target directory:
-# a clean `cargo build` with default features, a no-op rebuild, and a rebuild after touching
-# src/lib.rs (which must not rerun build.rs). Prints the figures and the machine they came from.
+# What the library costs a user to build, each figure from a fresh target directory, one after
+# the other on the same machine:
+#   1. a small downstream crate that depends on statsig-console (default features) and makes
+#      both calls, against the same crate written by hand on reqwest + serde with exactly the
+#      library's reqwest features and TLS backend (benches/baseline.rs); prints both and the ratio;
+#   2. the library itself: a no-op rebuild, and a rebuild after touching src/lib.rs (which must
+#      not rerun build.rs).
+# Both downstream crates resolve their dependencies from this workspace's Cargo.lock, offline, so
+# they build the same versions.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$(pwd)
 
-target=$(mktemp -d)
-trap 'rm -rf "$target"' EXIT
-export CARGO_TARGET_DIR=$target
+work=$(mktemp -d)
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc; }
 
 cargo fetch --locked >/dev/null 2>&1
-clean=$(seconds cargo build --locked --package statsig-console)
+
+# The library's own reqwest features, read from its manifest so the two sides cannot drift.
+reqwest_line=$(grep -E '^reqwest = ' Cargo.toml)
+
+mkdir -p "$work/with-crate/src" "$work/by-hand/src"
+cat >"$work/with-crate/Cargo.toml" <<EOF
+[package]
+name = "with-crate"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+statsig-console = { path = "$repo" }
+tokio = { version = "1.47", features = ["macros", "rt-multi-thread"] }
+EOF
+cat >"$work/with-crate/src/main.rs" <<'EOF'
+use statsig_console::Client;
+use statsig_console::types::{ExperimentOverrides, TeamCreate};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let client = Client::from_env()?;
+    let update: ExperimentOverrides = serde_json::from_str(r#"{"overrides":[],"userIDOverrides":[]}"#)?;
+    let all = client.patch_experiment_overrides("checkout_flow", update).await?;
+    let team: TeamCreate = serde_json::from_str(&std::env::var("TEAM")?)?;
+    let created = client.create_team(team).await?;
+    println!("{} overrides, team {}", all.overrides.len(), created.id);
+    Ok(())
+}
+EOF
+# serde_json: the downstream crate reads its inputs as JSON, as the hand-written one does.
+echo 'serde_json = "1"' >>"$work/with-crate/Cargo.toml"
+
+cat >"$work/by-hand/Cargo.toml" <<EOF
+[package]
+name = "by-hand"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+$reqwest_line
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+tokio = { version = "1.47", features = ["macros", "rt-multi-thread"] }
+
+[features]
+default = ["rustls"]
+rustls = ["reqwest/rustls"]
+EOF
+cat >"$work/by-hand/src/main.rs" <<EOF
+#[allow(dead_code)]
+#[path = "$repo/benches/baseline.rs"]
+mod baseline;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let client = baseline::Baseline::new(&std::env::var("BASE_URL")?, &std::env::var("KEY")?);
+    let update: baseline::Overrides = serde_json::from_str(r#"{"overrides":[],"userIDOverrides":[]}"#)?;
+    let all = client.patch_overrides("checkout_flow", &update).await?;
+    let team: baseline::NewTeam = serde_json::from_str(&std::env::var("TEAM")?)?;
+    let created = client.create_team(&team).await?;
+    println!("{} overrides, team {}", all.overrides.len(), created.id);
+    Ok(())
+}
+EOF
+
+build_fresh() {
+  local dir=$1
+  cp "$repo/Cargo.lock" "$dir/Cargo.lock"
+  (cd "$dir" && CARGO_TARGET_DIR="$dir/target" seconds cargo build --offline)
+}
+
+with_crate=$(build_fresh "$work/with-crate")
+by_hand=$(build_fresh "$work/by-hand")
+for dir in with-crate by-hand; do
+  [ -x "$work/$dir/target/debug/$dir" ] || { echo "error: the $dir crate did not build" >&2; exit 1; }
+done
+
+# The library alone: no-op and touch rebuilds.
+export CARGO_TARGET_DIR=$work/library
+cargo build --locked --package statsig-console >/dev/null 2>&1
 noop=$(seconds cargo build --locked --package statsig-console)
-generated_at() { stat -c %Y.%N "$target"/debug/build/statsig-console-*/out/generated.rs 2>/dev/null | sort | tail -1; }
+generated_at() { stat -c %Y.%N "$CARGO_TARGET_DIR"/debug/build/statsig-console-*/out/generated.rs 2>/dev/null | sort | tail -1; }
 before=$(generated_at)
 touch src/lib.rs
 touched=$(seconds cargo build --locked --package statsig-console)
@@ -22,7 +110,9 @@ if [ "$(generated_at)" = "$before" ]; then reran=no; else reran=yes; fi
 
 printf 'machine: %s, %s cores, %s\n' "$(uname -m)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 printf 'toolchain: %s\n' "$(rustc --version)"
-printf 'clean build, default features:  %6.1f s\n' "$clean"
-printf 'no-op rebuild:                  %6.1f s\n' "$noop"
-printf 'rebuild after touching lib.rs:  %6.1f s\n' "$touched"
-printf 'build.rs reran for the touch:   %s\n' "$reran"
+printf 'downstream crate on statsig-console, clean build:   %6.1f s\n' "$with_crate"
+printf 'same crate by hand on reqwest + serde, clean build:  %6.1f s\n' "$by_hand"
+printf 'ratio:                                               %6.2f\n' "$(echo "$with_crate / $by_hand" | bc -l)"
+printf 'library no-op rebuild:                               %6.1f s\n' "$noop"
+printf 'library rebuild after touching src/lib.rs:           %6.1f s\n' "$touched"
+printf 'build.rs reran for the touch:                        %s\n' "$reran"
