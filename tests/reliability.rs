@@ -351,9 +351,12 @@ async fn the_call_deadline_covers_every_attempt() {
         "{:?}",
         started.elapsed()
     );
+    // The last attempt may also be one that started just before the deadline and was cut
+    // short by it: its timeout is what was left of the call's deadline.
     assert!(
         matches!(&err, Error::DeadlineExceeded { .. })
-            || err.status().map(|s| s.as_u16()) == Some(503),
+            || err.status().map(|s| s.as_u16()) == Some(503)
+            || matches!(&err, Error::Transport { timed_out: true, .. }),
         "{err:?}"
     );
     assert!(console.journal().len() >= 2);
