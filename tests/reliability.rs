@@ -356,7 +356,13 @@ async fn the_call_deadline_covers_every_attempt() {
     assert!(
         matches!(&err, Error::DeadlineExceeded { .. })
             || err.status().map(|s| s.as_u16()) == Some(503)
-            || matches!(&err, Error::Transport { timed_out: true, .. }),
+            || matches!(
+                &err,
+                Error::Transport {
+                    timed_out: true,
+                    ..
+                }
+            ),
         "{err:?}"
     );
     assert!(console.journal().len() >= 2);
