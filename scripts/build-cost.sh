@@ -32,6 +32,8 @@ publish = false
 
 [dependencies]
 statsig-console = { path = "$repo" }
+# The downstream crate reads its inputs as JSON, as the hand-written one does.
+serde_json = "1"
 tokio = { version = "1.47", features = ["macros", "rt-multi-thread"] }
 EOF
 cat >"$work/with-crate/src/main.rs" <<'EOF'
@@ -49,8 +51,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 EOF
-# serde_json: the downstream crate reads its inputs as JSON, as the hand-written one does.
-echo 'serde_json = "1"' >>"$work/with-crate/Cargo.toml"
 
 cat >"$work/by-hand/Cargo.toml" <<EOF
 [package]

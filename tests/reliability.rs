@@ -5,7 +5,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{sample_overrides, sample_team, team_response_json};
-use statsig_console::{Error, RateLimit, RetryPolicy};
+use statsig_console::{Client, Error, RateLimit, RetryPolicy};
 use statsig_console_mock::{Fault, MockConsole, MockOperation};
 
 const KEY: &str = "console-reliability-0123456789";
@@ -26,6 +26,15 @@ fn quick_retries() -> RetryPolicy {
         .max_backoff(Duration::from_millis(100))
 }
 
+/// A client of `console` with the default settings apart from short backoffs.
+fn quick_client(console: &MockConsole) -> Client {
+    console
+        .client_builder()
+        .retry_policy(quick_retries())
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn patch_survives_two_503s_in_three_attempts() {
     let console = console().await;
@@ -34,11 +43,7 @@ async fn patch_survives_two_503s_in_three_attempts() {
             .on(MockOperation::PatchExperimentOverrides)
             .times(2),
     );
-    let client = console
-        .client_builder()
-        .retry_policy(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick_client(&console);
     let all = client
         .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
@@ -91,11 +96,7 @@ async fn patch_gives_up_after_max_retries_with_the_last_error() {
 async fn patch_waits_for_retry_after_on_429() {
     let console = console().await;
     console.inject(Fault::status(429, "Too many requests.").header("Retry-After", "2"));
-    let client = console
-        .client_builder()
-        .retry_policy(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick_client(&console);
     let started = Instant::now();
     client
         .patch_experiment_overrides("checkout_flow", sample_overrides())
@@ -115,11 +116,7 @@ async fn patch_waits_for_retry_after_on_429() {
 async fn a_retry_after_longer_than_the_cap_is_returned_not_waited_for() {
     let console = console().await;
     console.inject(Fault::status(429, "Too many requests.").header("Retry-After", "3600"));
-    let client = console
-        .client_builder()
-        .retry_policy(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick_client(&console);
     let err = client
         .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
@@ -161,11 +158,7 @@ async fn create_team_is_not_retried_after_a_timeout_once_the_body_was_sent() {
 async fn create_team_is_not_retried_after_5xx_or_a_dropped_connection() {
     let console = console().await;
     console.inject(Fault::status(503, "down"));
-    let client = console
-        .client_builder()
-        .retry_policy(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick_client(&console);
     let err = client.create_team(sample_team()).await.unwrap_err();
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
     console.inject(Fault::drop_connection());
@@ -226,11 +219,7 @@ async fn create_team_is_retried_after_429_and_creates_exactly_one_team() {
             .on(MockOperation::CreateTeam)
             .times(2),
     );
-    let client = console
-        .client_builder()
-        .retry_policy(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick_client(&console);
     let team = client.create_team(sample_team()).await.unwrap();
     let journal = console.journal();
     assert_eq!(journal.len(), 3, "429, 429, 200");
@@ -246,11 +235,7 @@ async fn raw_calls_get_the_same_retries_as_the_facade() {
             .on(MockOperation::PatchExperimentOverrides)
             .times(2),
     );
-    let client = console
-        .client_builder()
-        .retry_policy(quick_retries())
-        .build()
-        .unwrap();
+    let client = quick_client(&console);
     let answer = client
         .raw()
         .patch_experiment_overrides()
