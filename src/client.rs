@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use progenitor_client::{ClientInfo, ResponseValue};
 
+use crate::config::ClientConfig;
 use crate::config::{ClientBuilder, ENV_API_KEY, ENV_BASE_URL};
 use crate::error::{self, ErrorContext, LastResponse};
+use crate::reliability::Permit;
+use crate::transport::CallRecord;
 use crate::types::{ErrorResponse, ExperimentOverrides, Team, TeamCreate};
 use crate::{Error, generated, transport, validate};
 
@@ -128,8 +131,8 @@ impl Client {
             .id(experiment_id)
             .body(update)
             .send();
-        transport::record_call(call, refused, |result, last_response| {
-            self.finish(result, last_response)
+        transport::record_call(CallRecord::default(), call, refused, |result, record| {
+            self.finish(result, record.last_response)
                 .map(|response| response.data)
         })
     }
@@ -165,10 +168,60 @@ impl Client {
     ) -> impl Future<Output = Result<Team, Error>> + Send + '_ {
         let refused = validate::team_create(&team).err();
         let call = self.generated.create_team().body(team).send();
-        transport::record_call(call, refused, |result, last_response| {
-            self.finish(result, last_response)
+        transport::record_call(CallRecord::default(), call, refused, |result, record| {
+            self.finish(result, record.last_response)
                 .map(|response| response.data)
         })
+    }
+
+    /// One request of a large update, decoded: a PATCH whose first attempt uses
+    /// `reserved_slot`. The update was checked as a whole, and its requests are valid by
+    /// construction.
+    pub(crate) fn patch_paced(
+        &self,
+        experiment_id: &str,
+        update: ExperimentOverrides,
+        reserved_slot: Option<Permit>,
+    ) -> impl Future<Output = Result<ExperimentOverrides, Error>> + Send + '_ {
+        let call = self
+            .generated
+            .patch_experiment_overrides()
+            .id(experiment_id)
+            .body(update)
+            .send();
+        let record = CallRecord::paced(reserved_slot, false);
+        transport::record_call(record, call, None, |result, record| {
+            self.finish(result, record.last_response)
+                .map(|response| response.data)
+        })
+    }
+
+    /// As [`Client::patch_paced`], but the success answer is only checked for its status and
+    /// drained, never decoded: intermediate answers of a large update grow with the experiment.
+    pub(crate) fn patch_paced_discarding_answer(
+        &self,
+        experiment_id: &str,
+        update: ExperimentOverrides,
+        reserved_slot: Option<Permit>,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
+        let call = self
+            .generated
+            .patch_experiment_overrides()
+            .id(experiment_id)
+            .body(update)
+            .send();
+        let record = CallRecord::paced(reserved_slot, true);
+        transport::record_call(record, call, None, |result, record| {
+            if record.answer_discarded {
+                return Ok(());
+            }
+            self.finish(result, record.last_response).map(|_| ())
+        })
+    }
+
+    /// The settings the client was built with.
+    pub(crate) fn config(&self) -> &ClientConfig {
+        self.generated.inner()
     }
 
     /// Maps a generated call's result, with the last response the transport saw for it.
@@ -178,7 +231,7 @@ impl Client {
         last_response: Option<LastResponse>,
     ) -> Result<T, Error> {
         result.map(ResponseValue::into_inner).map_err(|generated| {
-            let config = self.generated.inner();
+            let config = self.config();
             error::from_generated(
                 generated,
                 last_response,

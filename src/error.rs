@@ -134,6 +134,29 @@ pub enum Error {
         /// The start of the response body.
         body_excerpt: String,
     },
+
+    /// A large update ([`crate::Client::apply_overrides`], [`crate::Client::add_user_ids`])
+    /// stopped at a request that failed after its retries, after earlier requests were
+    /// applied. Nothing was sent after the failure. The Console merges overrides additively,
+    /// so running the same update again is safe and completes it.
+    ///
+    /// [`Error::status`], [`Error::server_message`] and the other accessors answer for the
+    /// failed request, as they would for a single call.
+    #[error(
+        "{cause}; {applied_requests} earlier request(s) of the update were applied \
+         ({applied_ids} ids, {applied_overrides} conditional overrides) and none was sent after \
+         this one: running the same update again is safe (the Console merges overrides)"
+    )]
+    PartiallyApplied {
+        /// The error of the request that failed.
+        cause: Box<Error>,
+        /// How many requests were applied.
+        applied_requests: u64,
+        /// How many user ids those requests carried.
+        applied_ids: u64,
+        /// How many conditional overrides those requests carried.
+        applied_overrides: u64,
+    },
 }
 
 fn retry_after_note(retry_after: Option<Duration>) -> String {
@@ -171,6 +194,7 @@ impl Error {
             | Error::Decode { status, .. }
             | Error::ResponseTooLarge { status, .. } => Some(*status),
             Error::Transport { status, .. } => *status,
+            Error::PartiallyApplied { cause, .. } => cause.status(),
         }
     }
 
@@ -182,6 +206,7 @@ impl Error {
             | Error::NotFound { message, .. }
             | Error::RateLimited { message, .. } => Some(message),
             Error::Api { message, .. } => message.as_deref(),
+            Error::PartiallyApplied { cause, .. } => cause.server_message(),
             _ => None,
         }
     }
@@ -196,6 +221,7 @@ impl Error {
             | Error::Api { body_excerpt, .. }
             | Error::Decode { body_excerpt, .. }
             | Error::ResponseTooLarge { body_excerpt, .. } => Some(body_excerpt),
+            Error::PartiallyApplied { cause, .. } => cause.body_excerpt(),
             _ => None,
         }
     }
@@ -204,6 +230,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } | Error::Api { retry_after, .. } => *retry_after,
+            Error::PartiallyApplied { cause, .. } => cause.retry_after(),
             _ => None,
         }
     }
@@ -229,6 +256,16 @@ impl Error {
             Error::Api { status, .. }
             | Error::Decode { status, .. }
             | Error::ResponseTooLarge { status, .. } => !status.is_client_error(),
+            Error::PartiallyApplied { .. } => true,
+        }
+    }
+
+    /// The error of the request that failed: this error itself, or for
+    /// [`Error::PartiallyApplied`] its cause.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::PartiallyApplied { cause, .. } => cause,
+            other => other,
         }
     }
 

@@ -34,6 +34,7 @@
 mod client;
 mod config;
 mod error;
+mod large_update;
 mod open_enum;
 mod reliability;
 mod secret;
@@ -59,6 +60,7 @@ pub use config::{
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
 };
 pub use error::{BODY_EXCERPT_LIMIT, Error};
+pub use large_update::{AddUserIds, ApplyOverrides, Progress};
 pub use reliability::{RateLimit, RetryPolicy};
 /// Every request and response type, generated from the spec's components, with builders
 /// (`Type::builder()`), plus the open enums the generator is told to use for response settings.

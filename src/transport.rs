@@ -34,10 +34,42 @@ const NO_SLOT_BEFORE_DEADLINE: &str =
     "the call's deadline passed while waiting for a rate-limit slot; nothing was sent";
 
 tokio::task_local! {
-    /// The last response of the facade call running on this task. progenitor drops the status
-    /// of a body that does not decode, so the facade reads it here to build its error.
-    static LAST_RESPONSE: RefCell<Option<LastResponse>>;
+    /// The record of the facade call running on this task (see [`CallRecord`]).
+    static CALL_RECORD: RefCell<CallRecord>;
 }
+
+/// What the transport records for a facade call, and what the call asks of it beyond a plain
+/// request. Lives in a task-local for the call's duration: the generated code between the
+/// facade and the hooks has no room for it.
+#[derive(Debug, Default)]
+pub(crate) struct CallRecord {
+    /// The last response read for the call. progenitor drops the status of a body that does
+    /// not decode, so the facade builds its error from this.
+    pub(crate) last_response: Option<LastResponse>,
+    /// A rate-limit slot the caller already holds for the first attempt. Large updates pace
+    /// themselves this way, so that the call's deadline does not run while they wait.
+    reserved_slot: Option<Permit>,
+    /// A success answer's body is read to its end and dropped instead of decoded.
+    discard_success_body: bool,
+    /// Set when a success answer was discarded as asked; the generated call then ends with
+    /// `ANSWER_DISCARDED`, and the facade reads this instead.
+    pub(crate) answer_discarded: bool,
+}
+
+impl CallRecord {
+    /// A call whose first attempt uses `reserved_slot` and whose success answer is only
+    /// checked for its status, not decoded (or decoded, with `discard_success_body` false).
+    pub(crate) fn paced(reserved_slot: Option<Permit>, discard_success_body: bool) -> Self {
+        Self {
+            reserved_slot,
+            discard_success_body,
+            ..Self::default()
+        }
+    }
+}
+
+/// What the `post` hook ends a call with whose success answer was discarded on request.
+const ANSWER_DISCARDED: &str = "the success answer was discarded as the caller asked";
 
 /// Runs a facade call: `call`, a call of the generated client, with a record of the last
 /// response the transport read for it, then `finish` of its output and that record. A call
@@ -47,16 +79,17 @@ tokio::task_local! {
 /// arguments beside the futures they await, so the generated call's future (most of a call's
 /// size, and allocated with every call spawned) would be stored twice.
 pub(crate) fn record_call<F, Finish, T, E>(
+    record: CallRecord,
     call: F,
     refused: Option<E>,
     finish: Finish,
 ) -> RecordedCall<F, Finish, E>
 where
     F: Future,
-    Finish: Fn(F::Output, Option<LastResponse>) -> Result<T, E>,
+    Finish: Fn(F::Output, CallRecord) -> Result<T, E>,
 {
     RecordedCall {
-        call: LAST_RESPONSE.scope(RefCell::new(None), call),
+        call: CALL_RECORD.scope(RefCell::new(record), call),
         may_send: refused.is_none(),
         // Boxed: refusals are rare, and every call's future would otherwise hold room for one.
         refused: refused.map(Box::new),
@@ -68,7 +101,7 @@ pin_project_lite::pin_project! {
     /// The future of [`record_call`].
     pub(crate) struct RecordedCall<F: Future, Finish, E> {
         #[pin]
-        call: TaskLocalFuture<RefCell<Option<LastResponse>>, F>,
+        call: TaskLocalFuture<RefCell<CallRecord>, F>,
         may_send: bool,
         refused: Option<Box<E>>,
         finish: Finish,
@@ -78,7 +111,7 @@ pin_project_lite::pin_project! {
 impl<F, Finish, T, E> Future for RecordedCall<F, Finish, E>
 where
     F: Future,
-    Finish: Fn(F::Output, Option<LastResponse>) -> Result<T, E>,
+    Finish: Fn(F::Output, CallRecord) -> Result<T, E>,
 {
     type Output = Result<T, E>;
 
@@ -92,17 +125,48 @@ where
                 .map_or(Poll::Pending, |refusal| Poll::Ready(Err(*refusal)));
         }
         let output = std::task::ready!(this.call.as_mut().poll(cx));
-        let last_response = this.call.take_value().and_then(RefCell::into_inner);
-        Poll::Ready((this.finish)(output, last_response))
+        let record = this
+            .call
+            .take_value()
+            .map(RefCell::into_inner)
+            .unwrap_or_default();
+        Poll::Ready((this.finish)(output, record))
     }
 }
 
 /// Records `response` for the facade call running on this task; `false` outside one (calls
 /// through `Client::raw()`, whose result nothing reads it for).
 fn record_last_response(response: Option<LastResponse>) -> bool {
-    LAST_RESPONSE
-        .try_with(|cell| *cell.borrow_mut() = response)
+    CALL_RECORD
+        .try_with(|cell| cell.borrow_mut().last_response = response)
         .is_ok()
+}
+
+/// The rate-limit slot the facade call running on this task reserved, if it did.
+fn take_reserved_slot() -> Option<Permit> {
+    CALL_RECORD
+        .try_with(|cell| cell.borrow_mut().reserved_slot.take())
+        .ok()
+        .flatten()
+}
+
+/// Whether the facade call running on this task asked for success bodies to be discarded.
+fn discards_success_body() -> bool {
+    CALL_RECORD
+        .try_with(|cell| cell.borrow().discard_success_body)
+        .unwrap_or(false)
+}
+
+/// Marks the success answer of the call running on this task as discarded, when it asked for
+/// that; `false` otherwise.
+fn mark_answer_discarded() -> bool {
+    CALL_RECORD
+        .try_with(|cell| {
+            let mut record = cell.borrow_mut();
+            record.answer_discarded = record.discard_success_body;
+            record.answer_discarded
+        })
+        .unwrap_or(false)
 }
 
 impl ClientHooks<ClientConfig> for generated::Client {
@@ -113,7 +177,7 @@ impl ClientHooks<ClientConfig> for generated::Client {
     ) -> Result<(), progenitor_client::Error<E>> {
         let config = self.inner();
         if let Some(limiter) = &config.limiter {
-            let permit = match limiter.try_acquire_now() {
+            let permit = match take_reserved_slot().or_else(|| limiter.try_acquire_now()) {
                 Some(permit) => permit,
                 None => {
                     let started = Instant::now();
@@ -137,6 +201,24 @@ impl ClientHooks<ClientConfig> for generated::Client {
         // The HTTP client this crate builds sends them as its default headers.
         if !config.http_built_here {
             request.headers_mut().extend(config.vendor_headers());
+        }
+        Ok(())
+    }
+
+    async fn post<E>(
+        &self,
+        result: &reqwest::Result<reqwest::Response>,
+        _info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        // The one way a hook can keep the generated code from decoding an answer: end the call
+        // here. The facade reads `CallRecord::answer_discarded`, not this error.
+        if let Ok(response) = result
+            && response.status().is_success()
+            && mark_answer_discarded()
+        {
+            return Err(progenitor_client::Error::Custom(
+                ANSWER_DISCARDED.to_string(),
+            ));
         }
         Ok(())
     }
@@ -347,8 +429,16 @@ fn buffer_body<'a>(
     {
         span.record("request_id", id);
     }
+    // A success answer the caller discards is read to its end, so the connection can be
+    // reused, and not kept: its size does not matter, and `max_response_bytes` does not apply.
+    let keep_body = !(status.is_success() && discards_success_body());
     async move {
-        let (body, truncated) = read_body(&mut response, config.max_response_bytes).await?;
+        let (body, truncated) = if keep_body {
+            read_body(&mut response, config.max_response_bytes).await?
+        } else {
+            while response.chunk().await?.is_some() {}
+            (Bytes::new(), false)
+        };
         tracing::trace!(
             status = status.as_u16(),
             truncated,

@@ -18,15 +18,35 @@ pub(crate) fn experiment_id(id: &str) -> Result<(), Error> {
 }
 
 pub(crate) fn experiment_overrides(body: &ExperimentOverrides) -> Result<(), Error> {
+    override_types(body)?;
     if body.overrides.len() > MAX_OVERRIDE_ITEMS {
         return Err(Error::invalid_input(
             "overrides",
             format!(
-                "{} conditional overrides; the Console API accepts at most {MAX_OVERRIDE_ITEMS} per request",
+                "{} conditional overrides; the Console API accepts at most {MAX_OVERRIDE_ITEMS} per request \
+                 (Client::apply_overrides splits larger updates)",
                 body.overrides.len()
             ),
         ));
     }
+    for (index, entry) in body.user_id_overrides.iter().enumerate() {
+        if entry.ids.len() > MAX_OVERRIDE_ITEMS {
+            return Err(Error::invalid_input(
+                format!("userIDOverrides[{index}].ids"),
+                format!(
+                    "{} ids; the Console API accepts at most {MAX_OVERRIDE_ITEMS} per entry \
+                     (Client::apply_overrides and Client::add_user_ids split larger updates)",
+                    entry.ids.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every conditional override's type is one the Console accepts: what a large update checks
+/// before its first request (its sizes are the splitter's business).
+pub(crate) fn override_types(body: &ExperimentOverrides) -> Result<(), Error> {
     for (index, entry) in body.overrides.iter().enumerate() {
         if entry.type_.is_unknown() {
             return Err(Error::invalid_input(
@@ -34,17 +54,6 @@ pub(crate) fn experiment_overrides(body: &ExperimentOverrides) -> Result<(), Err
                 format!(
                     "{:?} is not an override type the Console accepts (gate, segment)",
                     entry.type_.as_str()
-                ),
-            ));
-        }
-    }
-    for (index, entry) in body.user_id_overrides.iter().enumerate() {
-        if entry.ids.len() > MAX_OVERRIDE_ITEMS {
-            return Err(Error::invalid_input(
-                format!("userIDOverrides[{index}].ids"),
-                format!(
-                    "{} ids; the Console API accepts at most {MAX_OVERRIDE_ITEMS} per entry",
-                    entry.ids.len()
                 ),
             ));
         }

@@ -1,6 +1,6 @@
 //! The fake Console's data and the vendor's merge rules for overrides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use statsig_console::types::{ExperimentOverrides, Team, TeamCreate, TeamMember};
 
@@ -146,11 +146,14 @@ impl State {
             let same_scope = |environment: &Option<String>, unit_type: &Option<String>| {
                 *environment == incoming.environment && *unit_type == incoming.unit_type
             };
+            // Sets, not list scans: large updates send thousands of ids into entries that hold
+            // tens of thousands.
+            let incoming_ids: HashSet<&str> = incoming.ids.iter().map(String::as_str).collect();
             // Each id is forced into one group per scope: take it out of the others.
             for other in current.user_id_overrides.iter_mut().filter(|o| {
                 o.group_id != incoming.group_id && same_scope(&o.environment, &o.unit_type)
             }) {
-                other.ids.retain(|id| !incoming.ids.contains(id));
+                other.ids.retain(|id| !incoming_ids.contains(id.as_str()));
             }
             let target = match current.user_id_overrides.iter().position(|o| {
                 o.group_id == incoming.group_id && same_scope(&o.environment, &o.unit_type)
@@ -164,11 +167,16 @@ impl State {
                     &mut current.user_id_overrides[last]
                 }
             };
-            for id in &incoming.ids {
-                if !target.ids.contains(id) {
-                    target.ids.push(id.clone());
-                }
-            }
+            let added: Vec<String> = {
+                let mut present: HashSet<&str> = target.ids.iter().map(String::as_str).collect();
+                incoming
+                    .ids
+                    .iter()
+                    .filter(|id| present.insert(id.as_str()))
+                    .cloned()
+                    .collect()
+            };
+            target.ids.extend(added);
         }
         current
             .user_id_overrides

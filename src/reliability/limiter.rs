@@ -107,7 +107,9 @@ impl Limiter {
             .ok()
     }
 
-    async fn acquire(self: &Arc<Self>) -> Permit {
+    /// Waits as long as it takes for a slot. Cancel-safe: a slot is taken only in the poll
+    /// that returns its permit.
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Permit {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -127,6 +129,11 @@ impl Limiter {
                 Err(None) => changed.await,
             }
         }
+    }
+
+    /// The windows, as (requests, period).
+    pub(crate) fn windows(&self) -> &[(u32, Duration)] {
+        &self.windows
     }
 
     /// Takes over the slot a [`Permit::hand_over`] left counted, as a permit again.
