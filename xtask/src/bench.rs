@@ -1,32 +1,44 @@
-//! `cargo xtask bench [--report]`: runs benches/compare.rs (release) and, with --report,
-//! keeps its table as JSON in target/bench/report.json.
+//! `cargo xtask bench [--report] [--quick]`: runs the benchmarks (release), one after the other
+//! so that they never compete for the cores:
+//! - benches/compare.rs, this crate against a hand-written client, per request;
+//! - benches/large_update.rs, `add_user_ids` with 100 000 and 1 000 000 ids under scaled-down
+//!   rate limits.
+//!
+//! With --report each keeps its table as JSON in target/bench/.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
+/// Each benchmark and the JSON file its report goes to.
+const BENCHES: [(&str, &str); 2] = [
+    ("compare", "target/bench/report.json"),
+    ("large_update", "target/bench/large_update.json"),
+];
+
 pub fn run(root: &Path, report: bool, quick: bool) -> ExitCode {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(root)
-        .args(["bench", "--locked", "--bench", "compare", "--"]);
-    if quick {
-        command.arg("--quick");
-    }
-    if report {
+    for (bench, json) in BENCHES {
+        let mut command = Command::new(&cargo);
         command
-            .arg("--json")
-            .arg(root.join("target/bench/report.json"));
-    }
-    match command.status() {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("error: the benchmark failed ({status})");
-            ExitCode::from(1)
+            .current_dir(root)
+            .args(["bench", "--locked", "--bench", bench, "--"]);
+        if quick {
+            command.arg("--quick");
         }
-        Err(e) => {
-            eprintln!("error: cannot run cargo: {e}");
-            ExitCode::from(2)
+        if report {
+            command.arg("--json").arg(root.join(json));
+        }
+        match command.status() {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                eprintln!("error: the {bench} benchmark failed ({status})");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("error: cannot run cargo: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
+    ExitCode::SUCCESS
 }

@@ -40,8 +40,12 @@ COMMANDS:
     bench      Run benches/compare.rs: this crate against a hand-written reqwest + serde
                baseline, per request (sequential, 64 concurrent), per payload (a PATCH of
                100 000 ids, a team of 10 000 members), with and without retries and rate
-               limiting; prints one row per case (crate, baseline, ratio). --report also
-               writes the table to target/bench/report.json; --quick runs fewer requests.
+               limiting; prints one row per case (crate, baseline, ratio). Then
+               benches/large_update.rs: add_user_ids with 100 000 and 1 000 000 ids under
+               limits scaled down to 100 per 100 ms and 900 per 1.5 s (time against the
+               minimum the limits allow, peak heap). --report also writes the tables to
+               target/bench/report.json and target/bench/large_update.json; --quick runs
+               fewer requests and skips the million.
 
 OPTIONS:
     --root DIR        The repository to work on (default: this workspace)

@@ -1,0 +1,275 @@
+//! Large updates at scale: `Client::add_user_ids` with 100 000 and 1 000 000 ids against a
+//! canned loopback server, under rate limits scaled down from the vendor's (100 per 100 ms and
+//! 900 per 1.5 s instead of 100 per 10 s and 900 per 15 minutes).
+//!
+//! For each size it reports the total time against the minimum the limits allow (the send time
+//! of the last request when every request goes as early as the windows let it), and the peak of
+//! live heap bytes during the update: the ids are generated lazily, so a streamed update should
+//! hold the same memory whatever the number of ids. The run with duplicates dropped (the
+//! default) is shown beside it: that set grows with the ids, as documented.
+//!
+//! Run with `cargo xtask bench` (or `cargo bench --bench large_update`); `--quick` skips the
+//! million.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use statsig_console::{Client, RateLimit};
+
+/// Counts live heap bytes and their peak, across all threads (the server's are small and
+/// bounded: one request body per connection).
+struct PeakAllocator;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+
+fn grew(bytes: i64) {
+    let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+unsafe impl GlobalAlloc for PeakAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size() as i64);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        grew(new_size as i64 - layout.size() as i64);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: PeakAllocator = PeakAllocator;
+
+const KEY: &str = "console-bench-key-0123456789";
+
+fn limits() -> RateLimit {
+    RateLimit::new()
+        .window(100, Duration::from_millis(100))
+        .window(900, Duration::from_millis(1500))
+}
+
+fn longest_window() -> Duration {
+    limits()
+        .windows()
+        .iter()
+        .map(|(_, period)| *period)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_millis(50)
+}
+
+/// The earliest time the last of `requests` requests can be sent under `limit` when each goes
+/// as early as every window allows (request i waits for request i − n of each n-request window
+/// to be a period old), counting requests as instantaneous.
+fn minimum_time(requests: usize, limit: &RateLimit) -> Duration {
+    let mut sent: Vec<Duration> = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let at = limit
+            .windows()
+            .iter()
+            .filter_map(|(n, period)| {
+                let n = *n as usize;
+                (i >= n).then(|| sent[i - n] + *period)
+            })
+            .max()
+            .unwrap_or_default();
+        sent.push(at);
+    }
+    sent.last().copied().unwrap_or_default()
+}
+
+/// A server on its own thread that reads each request whole and answers a small PATCH answer.
+fn start_server() -> SocketAddr {
+    let answer = Bytes::from(
+        json!({"message": "Experiment overrides updated successfully.",
+               "data": {"overrides": [], "userIDOverrides": [{"groupID": "Test", "ids": ["user_0000000"]}]}})
+        .to_string(),
+    );
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            sender
+                .send(listener.local_addr().expect("address"))
+                .expect("send address");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: hyper::Request<hyper::body::Incoming>| {
+                            let answer = answer.clone();
+                            async move {
+                                let _ = request.into_body().collect().await;
+                                let mut response = hyper::Response::new(Full::new(answer));
+                                response.headers_mut().insert(
+                                    "content-type",
+                                    hyper::header::HeaderValue::from_static("application/json"),
+                                );
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    receiver
+        .recv()
+        .expect("the server thread reports its address")
+}
+
+struct Outcome {
+    ids: usize,
+    dedupe: bool,
+    requests: u64,
+    elapsed: Duration,
+    minimum: Duration,
+    peak_bytes: i64,
+}
+
+async fn run_case(client: &Client, ids: usize, dedupe: bool) -> Outcome {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let mut requests = 0;
+    let started = Instant::now();
+    client
+        .add_user_ids(
+            "checkout_flow",
+            "Test",
+            (0..ids).map(|n| format!("user_{n:07}")),
+        )
+        .dedupe(dedupe)
+        .on_progress(|progress| requests = progress.requests_done)
+        .await
+        .expect("the canned server accepts every request");
+    let elapsed = started.elapsed();
+    Outcome {
+        ids,
+        dedupe,
+        requests,
+        elapsed,
+        minimum: minimum_time(requests as usize, &limits()),
+        peak_bytes: PEAK.load(Ordering::Relaxed) - before,
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let json_path = std::env::args()
+        .skip_while(|arg| arg != "--json")
+        .nth(1)
+        .map(std::path::PathBuf::from);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let outcomes = runtime.block_on(async {
+        let address = start_server();
+        let sizes: &[usize] = if quick {
+            &[100_000]
+        } else {
+            &[100_000, 1_000_000]
+        };
+        let client = Client::builder()
+            .api_key(KEY)
+            .base_url(format!("http://{address}"))
+            .rate_limit(limits())
+            .build()
+            .expect("a loopback client");
+        // Uncounted: opens the connection pool, so that no case pays for it.
+        let _ = run_case(&client, 100_000, false).await;
+        let mut outcomes = Vec::new();
+        for &dedupe in &[false, true] {
+            for &ids in sizes {
+                // Every case starts with empty rate-limit windows.
+                tokio::time::sleep(longest_window()).await;
+                outcomes.push(run_case(&client, ids, dedupe).await);
+            }
+        }
+        outcomes
+    });
+    print_table(&outcomes);
+    if let Some(path) = json_path {
+        write_json(&path, &outcomes);
+    }
+}
+
+fn ratio(outcome: &Outcome) -> Option<f64> {
+    (!outcome.minimum.is_zero())
+        .then(|| outcome.elapsed.as_secs_f64() / outcome.minimum.as_secs_f64())
+}
+
+fn print_table(outcomes: &[Outcome]) {
+    println!(
+        "add_user_ids against a canned loopback server, limits 100 per 100 ms and 900 per 1.5 s\n"
+    );
+    println!(
+        "{:>9}  {:>7}  {:>8}  {:>9}  {:>9}  {:>16}  {:>11}",
+        "ids", "dedupe", "requests", "time", "minimum", "time / minimum", "peak heap"
+    );
+    for outcome in outcomes {
+        let ratio = ratio(outcome).map_or_else(
+            || "n/a (one window)".to_string(),
+            |ratio| format!("{ratio:.3}"),
+        );
+        println!(
+            "{:>9}  {:>7}  {:>8}  {:>8.3}s  {:>8.3}s  {:>16}  {:>8.2} MB",
+            outcome.ids,
+            outcome.dedupe,
+            outcome.requests,
+            outcome.elapsed.as_secs_f64(),
+            outcome.minimum.as_secs_f64(),
+            ratio,
+            outcome.peak_bytes as f64 / 1e6,
+        );
+    }
+    let streamed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.dedupe).collect();
+    if let [small, large] = streamed.as_slice() {
+        println!(
+            "\nstreamed (dedupe off): peak heap at {} ids / at {} ids = {:.3}",
+            large.ids,
+            small.ids,
+            large.peak_bytes as f64 / small.peak_bytes as f64
+        );
+    }
+}
+
+fn write_json(path: &std::path::Path, outcomes: &[Outcome]) {
+    let rows: Vec<_> = outcomes
+        .iter()
+        .map(|o| {
+            json!({"ids": o.ids, "dedupe": o.dedupe, "requests": o.requests,
+                   "seconds": o.elapsed.as_secs_f64(), "minimum_seconds": o.minimum.as_secs_f64(),
+                   "time_over_minimum": ratio(o), "peak_heap_bytes": o.peak_bytes})
+        })
+        .collect();
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    if let Err(error) = std::fs::write(path, json!({"large_update": rows}).to_string()) {
+        eprintln!("cannot write {}: {error}", path.display());
+    }
+}
