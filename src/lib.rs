@@ -115,6 +115,13 @@ pub mod types {
 }
 pub use validate::MAX_OVERRIDE_ITEMS;
 
+/// The checks the client makes before sending, for tools that check input without sending
+/// anything (dry runs). Each fails with [`Error::InvalidInput`] naming the field, exactly as
+/// the call would. Updates check themselves the same way in their `requests()`.
+pub mod check {
+    pub use crate::validate::{experiment_id, team_create};
+}
+
 /// The spec this client was generated from, as JSON (`spec/openapi.yaml`, converted by
 /// `build.rs`): for tools and tests that must check requests against exactly this version.
 pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));

@@ -6,7 +6,8 @@ use crate::types::{ExperimentOverrides, TeamCreate};
 /// The vendor's cap on `overrides` and on each `userIDOverrides[].ids` (`maxItems` in the spec).
 pub const MAX_OVERRIDE_ITEMS: usize = 1000;
 
-pub(crate) fn experiment_id(id: &str) -> Result<(), Error> {
+/// An experiment id the client sends: not empty, and not a relative path segment.
+pub fn experiment_id(id: &str) -> Result<(), Error> {
     match id {
         "" => Err(Error::invalid_input("experiment_id", "must not be empty")),
         "." | ".." => Err(Error::invalid_input(
@@ -61,7 +62,9 @@ pub(crate) fn override_types(body: &ExperimentOverrides) -> Result<(), Error> {
     Ok(())
 }
 
-pub(crate) fn team_create(team: &TeamCreate) -> Result<(), Error> {
+/// A team Create Team sends: a name that is not blank, and members and admins that are email
+/// addresses.
+pub fn team_create(team: &TeamCreate) -> Result<(), Error> {
     if team.name.trim().is_empty() {
         return Err(Error::invalid_input("name", "must not be blank"));
     }

@@ -25,7 +25,48 @@ const ARTIFACTS: &[Artifact] = &[
             generate_client(&root.join(SPEC), CodegenOptions::default()).map_err(|e| e.to_string())
         },
     },
+    Artifact {
+        // For editors: `# yaml-language-server: $schema=...` in an `overrides apply` file.
+        path: "spec/schemas/experiment-overrides.schema.json",
+        render: |_| {
+            let mut schema = schemars::schema_for!(statsig_console::types::ExperimentOverrides);
+            close_override_type(&mut schema)?;
+            file_schema(schema)
+        },
+    },
+    Artifact {
+        // For editors: a `teams create --file` document.
+        path: "spec/schemas/team-create.schema.json",
+        render: |_| file_schema(schemars::schema_for!(statsig_console::types::TeamCreate)),
+    },
 ];
+
+/// `OverrideType` is open in the library, so that an answer with a type added later still
+/// decodes; a request takes only the known types (the client refuses others before sending),
+/// so a file's schema lists them, and an editor completes them.
+fn close_override_type(schema: &mut schemars::schema::RootSchema) -> Result<(), String> {
+    use statsig_console::types::OverrideType;
+    let definition = schema
+        .definitions
+        .get_mut("OverrideType")
+        .ok_or("the ExperimentOverrides schema has no OverrideType definition")?;
+    let schemars::schema::Schema::Object(object) = definition else {
+        return Err("OverrideType's schema is not an object schema".to_string());
+    };
+    object.enum_values = Some(
+        [OverrideType::Gate, OverrideType::Segment]
+            .iter()
+            .map(|known| serde_json::Value::from(known.as_str()))
+            .collect(),
+    );
+    Ok(())
+}
+
+/// A JSON Schema of one of the library's types (its `schemars` derive), as the command-line
+/// tool's file formats are exactly those types.
+fn file_schema(schema: schemars::schema::RootSchema) -> Result<String, String> {
+    serde_json::to_string_pretty(&schema).map_err(|e| format!("cannot render a file schema: {e}"))
+}
 
 /// LF line endings and exactly one trailing newline, on every machine.
 fn normalized(text: String) -> String {

@@ -24,6 +24,9 @@ COMMANDS:
     generate   Write every derived artifact (deterministic bytes, LF, trailing newline):
                  spec/openapi.json          the JSON twin of spec/openapi.yaml
                  spec/generated/client.rs   the Rust code build.rs generates (same function)
+                 spec/schemas/*.schema.json the JSON Schemas of the command-line tool's file
+                                            formats (ExperimentOverrides, TeamCreate), from
+                                            the library's types (schemars), for editors
     check      Change nothing; verify that
                  - the artifacts are fresh, byte for byte (else a unified diff);
                  - the spec is sound: OpenAPI 3.0.x, every operation has operationId, tags,

@@ -1,0 +1,295 @@
+//! The command line: every command, option and its help, as clap derives.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// What `--help` ends with: the exit codes, which every command shares.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  2  usage error, or input refused before sending (nothing was sent)
+  3  unauthorized (401): the key is missing, wrong or not a Console key
+  4  not found (404): no such experiment
+  5  rate limited (429) or the deadline passed, after retries
+  6  partially applied: some requests were applied before one failed; re-running is safe
+  1  anything else";
+
+/// The Statsig Console API for release pipelines: force ids into experiment groups, apply
+/// override files of any size, create teams.
+///
+/// The key comes from the environment (STATSIG_CONSOLE_API_KEY) or a file (--api-key-file),
+/// never from an argument: arguments end up in process lists and shell history.
+#[derive(Debug, Parser)]
+#[command(name = "statsig-console", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where to send requests.
+    #[arg(
+        long,
+        global = true,
+        env = "STATSIG_CONSOLE_BASE_URL",
+        default_value = statsig_console::DEFAULT_BASE_URL,
+        value_name = "URL"
+    )]
+    pub base_url: String,
+
+    /// Read the Console API key from this file (its first line) instead of
+    /// STATSIG_CONSOLE_API_KEY.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// `text` for people, `json` for scripts: one JSON document on stdout with the result or
+    /// the error.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Check the input and print the requests that would be sent (method, URL, entries, ids),
+    /// without sending anything. Needs no key.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// No progress and no messages on stderr; errors are still reported.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    /// Each request's timeout, in seconds (default 30). Retries and rate-limit waits come on top.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+
+    /// Send each request once: no retries after errors or 429 answers.
+    #[arg(long, global = true)]
+    pub no_retry: bool,
+
+    /// Log what the client does on stderr: -v requests, -vv retries and waits, -vvv bodies
+    /// (the key is never logged).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Experiment overrides: force user ids into groups, apply whole override files.
+    #[command(subcommand)]
+    Overrides(OverridesCommand),
+    /// Teams.
+    #[command(subcommand)]
+    Teams(TeamsCommand),
+    /// The fake Console, for trying things out and for other tools' tests.
+    #[command(subcommand)]
+    Mock(MockCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OverridesCommand {
+    /// Force any number of user ids into one experiment group.
+    ///
+    /// The ids are sent in requests of at most 1000, paced under the Console's rate limit
+    /// (about 100 requests per 10 s and 900 per 15 minutes per project), each retried on
+    /// transient errors. A repeated id is sent once. Re-running after a failure is safe: the
+    /// Console merges overrides.
+    #[command(after_help = "Example:
+  STATSIG_CONSOLE_API_KEY=console-... statsig-console overrides add checkout_flow \\
+      --group Test --environment production --ids-file qa-users.txt")]
+    Add(AddArgs),
+
+    /// Apply an ExperimentOverrides document (JSON or YAML) of any size.
+    ///
+    /// The document is `{overrides: [...], userIDOverrides: [...]}` as the Console's PATCH
+    /// takes it, with no size limit: it is split into requests the Console accepts. The format
+    /// is chosen by the extension (.json, .yaml, .yml), or by the content for other names and
+    /// standard input (`-`).
+    #[command(after_help = "Example:
+  statsig-console overrides apply checkout_flow --file overrides.yaml")]
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The experiment's id.
+    pub experiment: String,
+
+    /// The group to force the ids into.
+    #[arg(long, value_name = "GROUP")]
+    pub group: String,
+
+    /// Only in this environment (for example `production`).
+    #[arg(long, value_name = "ENV")]
+    pub environment: Option<String>,
+
+    /// The ids' unit type (for example `userID`, `stableID`).
+    #[arg(long, value_name = "TYPE")]
+    pub unit_type: Option<String>,
+
+    /// The ids, comma-separated.
+    #[arg(
+        long,
+        value_name = "ID,ID,...",
+        value_delimiter = ',',
+        conflicts_with = "ids_file",
+        required_unless_present = "ids_file"
+    )]
+    pub ids: Vec<String>,
+
+    /// A file of ids, one per line (`-`: standard input). Blank lines and lines starting with
+    /// `#` are skipped. Read as the requests go, never whole.
+    #[arg(long, value_name = "PATH")]
+    pub ids_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The experiment's id.
+    pub experiment: String,
+
+    /// The ExperimentOverrides document (JSON or YAML; `-`: standard input).
+    #[arg(long, value_name = "PATH")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamsCommand {
+    /// Create a team, from a TeamCreate document or from flags; prints the new team's id.
+    ///
+    /// With flags, the settings the Console requires and the flags do not give are:
+    /// no default metrics, no default target applications, team-config changes by the team
+    /// only (`team_only`) and reviews approved by the team (`team_only`), unless
+    /// --change-team-configs and --review-approval say otherwise. Create Team is never retried
+    /// once it may have reached the Console, so a team is never created twice.
+    #[command(after_help = "Examples:
+  statsig-console teams create --name Checkout --member ana@example.com --admin ana@example.com
+  statsig-console teams create --file team.yaml")]
+    Create(CreateTeamArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateTeamArgs {
+    /// A TeamCreate document (JSON or YAML; `-`: standard input).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["name", "description", "members", "admins"], required_unless_present = "name")]
+    pub file: Option<PathBuf>,
+
+    /// The team's name.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// What the team does.
+    #[arg(long)]
+    pub description: Option<String>,
+
+    /// A member's email address (repeat for more).
+    #[arg(long = "member", value_name = "EMAIL")]
+    pub members: Vec<String>,
+
+    /// An admin's email address (repeat for more).
+    #[arg(long = "admin", value_name = "EMAIL")]
+    pub admins: Vec<String>,
+
+    /// Who may change the team's settings.
+    #[arg(long, value_enum, default_value_t = TeamConfigs::TeamOnly, conflicts_with = "file")]
+    pub change_team_configs: TeamConfigs,
+
+    /// Who approves reviews.
+    #[arg(long, value_enum, default_value_t = ReviewApproval::TeamOnly, conflicts_with = "file")]
+    pub review_approval: ReviewApproval,
+}
+
+/// `changeTeamConfigs`, as the Console names its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum TeamConfigs {
+    Anyone,
+    TeamOnly,
+}
+
+/// `reviewApproval`, as the Console names its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ReviewApproval {
+    Anyone,
+    TeamOnly,
+    AdminOnly,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MockCommand {
+    /// Serve the fake Console on 127.0.0.1 until Ctrl-C (or SIGTERM).
+    ///
+    /// It checks every request against the spec, keeps experiments and teams in memory,
+    /// enforces the vendor's rate limits per key (unless --no-rate-limit), and answers as the
+    /// Console does. It prints its URL and key as `STATSIG_CONSOLE_BASE_URL=...` and
+    /// `STATSIG_CONSOLE_API_KEY=...` lines.
+    #[command(after_help = "Example:
+  statsig-console mock serve --port 8080 --api-key console-dev --experiment checkout_flow=Control,Test")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The port (0: any free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// A key the fake accepts (repeat for more; default `console-dev`). A test key, not a
+    /// secret, so an argument is fine.
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+
+    /// An experiment and its groups (repeat for more; default `checkout_flow=Control,Test`).
+    #[arg(long = "experiment", value_name = "ID=GROUP,GROUP", value_parser = parse_experiment)]
+    pub experiments: Vec<(String, Vec<String>)>,
+
+    /// Accept any number of requests (the vendor's limits are enforced by default).
+    #[arg(long)]
+    pub no_rate_limit: bool,
+}
+
+fn parse_experiment(text: &str) -> Result<(String, Vec<String>), String> {
+    let (id, groups) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not ID=GROUP,GROUP"))?;
+    let groups: Vec<String> = groups
+        .split(',')
+        .map(str::trim)
+        .filter(|group| !group.is_empty())
+        .map(str::to_string)
+        .collect();
+    if id.is_empty() || groups.is_empty() {
+        return Err(format!("{text:?} needs an id and at least one group"));
+    }
+    Ok((id.to_string(), groups))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn experiments_parse() {
+        assert_eq!(
+            parse_experiment("exp=A, B").unwrap(),
+            ("exp".to_string(), vec!["A".to_string(), "B".to_string()])
+        );
+        assert!(parse_experiment("exp").is_err());
+        assert!(parse_experiment("exp=").is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! What each command does, on the library's public API.
+
+use std::time::Duration;
+
+use serde_json::json;
+use statsig_console::types::{ChangeTeamConfigs, ExperimentOverrides, ReviewApproval, TeamCreate};
+use statsig_console::{Client, DEFAULT_CALL_TIMEOUT, RetryPolicy};
+use statsig_console_mock::MockConsole;
+
+use crate::cli::{
+    AddArgs, ApplyArgs, Cli, Command, CreateTeamArgs, GlobalArgs, MockCommand, OverridesCommand,
+    ServeArgs, TeamConfigs, TeamsCommand,
+};
+use crate::input::{self, IdsFile};
+use crate::progress::ProgressDisplay;
+use crate::report::{Failure, Outcome};
+
+/// The key a dry run builds its client with when none is given: the client needs one to
+/// exist, and a dry run sends nothing, so no key is ever used.
+const DRY_RUN_KEY: &str = "console-dry-run-sends-nothing";
+
+pub async fn run(cli: Cli) -> Result<Option<Outcome>, Failure> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Overrides(OverridesCommand::Add(args)) => {
+            overrides_add(global, args).await.map(Some)
+        }
+        Command::Overrides(OverridesCommand::Apply(args)) => {
+            overrides_apply(global, args).await.map(Some)
+        }
+        Command::Teams(TeamsCommand::Create(args)) => teams_create(global, args).await.map(Some),
+        Command::Mock(MockCommand::Serve(args)) => mock_serve(global, args).await.map(|()| None),
+    }
+}
+
+/// A client from the global options. A dry run needs no key.
+fn client(global: &GlobalArgs) -> Result<Client, Failure> {
+    let key = match input::api_key(global.api_key_file.as_deref())? {
+        Some(key) => key,
+        None if global.dry_run => DRY_RUN_KEY.to_string(),
+        None => {
+            return Err(Failure::usage(format!(
+                "no API key: set {} or pass --api-key-file PATH",
+                input::API_KEY_ENV
+            )));
+        }
+    };
+    let mut builder = Client::builder()
+        .api_key(key)
+        .base_url(&global.base_url)
+        .user_agent(format!("statsig-console-cli/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(seconds) = global.timeout {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(Failure::usage(format!(
+                "--timeout {seconds}: must be a positive number of seconds"
+            )));
+        }
+        let timeout = Duration::from_secs_f64(seconds);
+        // The call's deadline must leave room for the attempts the timeout allows.
+        builder = builder
+            .timeout(timeout)
+            .call_timeout(DEFAULT_CALL_TIMEOUT.max(timeout.saturating_mul(4)));
+    }
+    if global.no_retry {
+        builder = builder.retry_policy(RetryPolicy::none());
+    }
+    Ok(builder.build()?)
+}
+
+async fn overrides_add(global: &GlobalArgs, args: AddArgs) -> Result<Outcome, Failure> {
+    statsig_console::check::experiment_id(&args.experiment)?;
+    if args.group.trim().is_empty() {
+        return Err(Failure::usage("--group must not be empty"));
+    }
+    let mut read_error = None;
+    let (ids, ids_total): (Box<dyn Iterator<Item = String> + Send>, Option<u64>) =
+        match &args.ids_file {
+            Some(path) => {
+                let file = IdsFile::open(path)?;
+                read_error = Some(file.read_error());
+                let total = file.known_total();
+                (Box::new(file), total)
+            }
+            None => {
+                let ids = input::listed_ids(args.ids)?;
+                let total = ids.len() as u64;
+                (Box::new(ids.into_iter()), Some(total))
+            }
+        };
+    let client = client(global)?;
+    let mut update = client.add_user_ids(&args.experiment, &args.group, ids);
+    if let Some(environment) = &args.environment {
+        update = update.environment(environment);
+    }
+    if let Some(unit_type) = &args.unit_type {
+        update = update.unit_type(unit_type);
+    }
+    if global.dry_run {
+        return Ok(dry_run(&client, &args.experiment, update.requests()?));
+    }
+    let display = ProgressDisplay::new(global.quiet, ids_total);
+    let result = update.on_progress(display.callback()).await;
+    let done = display.finish();
+    let overrides = result?;
+    if let Some(message) = read_error.and_then(|slot| {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }) {
+        return Err(Failure::Other(format!(
+            "{message}; the {} ids read before it were applied",
+            done.ids_done
+        )));
+    }
+    Ok(Outcome {
+        text: format!(
+            "added {} ids to group {} of {} in {} request(s){}",
+            done.ids_done,
+            args.group,
+            args.experiment,
+            done.requests_done,
+            duplicates_note(done.duplicate_ids_skipped)
+        ),
+        json: json!({
+            "command": "overrides add",
+            "experiment": args.experiment,
+            "group": args.group,
+            "requests": done.requests_done,
+            "ids": done.ids_done,
+            "duplicate_ids_skipped": done.duplicate_ids_skipped,
+            "overrides": overrides,
+        }),
+    })
+}
+
+async fn overrides_apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Outcome, Failure> {
+    statsig_console::check::experiment_id(&args.experiment)?;
+    let update: ExperimentOverrides = input::document(&args.file)?;
+    let ids_total = update
+        .user_id_overrides
+        .iter()
+        .map(|entry| entry.ids.len() as u64)
+        .sum();
+    let client = client(global)?;
+    let update = client.apply_overrides(&args.experiment, update);
+    if global.dry_run {
+        return Ok(dry_run(&client, &args.experiment, update.requests()?));
+    }
+    let display = ProgressDisplay::new(global.quiet, Some(ids_total));
+    let result = update.on_progress(display.callback()).await;
+    let done = display.finish();
+    let overrides = result?;
+    Ok(Outcome {
+        text: format!(
+            "applied {} conditional overrides and {} ids to {} in {} request(s){}",
+            done.overrides_done,
+            done.ids_done,
+            args.experiment,
+            done.requests_done,
+            duplicates_note(done.duplicate_ids_skipped)
+        ),
+        json: json!({
+            "command": "overrides apply",
+            "experiment": args.experiment,
+            "requests": done.requests_done,
+            "ids": done.ids_done,
+            "conditional_overrides": done.overrides_done,
+            "duplicate_ids_skipped": done.duplicate_ids_skipped,
+            "overrides": overrides,
+        }),
+    })
+}
+
+fn duplicates_note(duplicates: u64) -> String {
+    match duplicates {
+        0 => String::new(),
+        n => format!(", {n} repeated id(s) sent once"),
+    }
+}
+
+/// What a dry run prints: each request the update would send.
+fn dry_run(
+    client: &Client,
+    experiment: &str,
+    requests: impl Iterator<Item = ExperimentOverrides>,
+) -> Outcome {
+    let url = format!(
+        "{}/console/v1/experiments/{experiment}/overrides",
+        client.base_url()
+    );
+    let mut lines = Vec::new();
+    let mut listed = Vec::new();
+    let (mut total_ids, mut total_overrides) = (0usize, 0usize);
+    for (index, request) in requests.enumerate() {
+        let ids: usize = request.user_id_overrides.iter().map(|e| e.ids.len()).sum();
+        let entries = request.user_id_overrides.len();
+        let overrides = request.overrides.len();
+        total_ids += ids;
+        total_overrides += overrides;
+        lines.push(format!(
+            "PATCH {url}  #{}: {entries} user-ID entr{}, {ids} ids, {overrides} conditional overrides",
+            index + 1,
+            if entries == 1 { "y" } else { "ies" },
+        ));
+        listed.push(json!({
+            "method": "PATCH", "url": url, "user_id_entries": entries, "ids": ids,
+            "conditional_overrides": overrides,
+        }));
+    }
+    let count = listed.len();
+    lines.push(format!(
+        "dry run: {count} request(s), {total_ids} ids, {total_overrides} conditional overrides; nothing was sent"
+    ));
+    Outcome {
+        text: lines.join("\n"),
+        json: json!({
+            "dry_run": true,
+            "requests": listed,
+            "totals": {"requests": count, "ids": total_ids, "conditional_overrides": total_overrides},
+        }),
+    }
+}
+
+async fn teams_create(global: &GlobalArgs, args: CreateTeamArgs) -> Result<Outcome, Failure> {
+    let team: TeamCreate = match &args.file {
+        Some(path) => input::document(path)?,
+        None => team_from_flags(&args)?,
+    };
+    statsig_console::check::team_create(&team)?;
+    let client = client(global)?;
+    if global.dry_run {
+        let url = format!("{}/console/v1/users/teams", client.base_url());
+        return Ok(Outcome {
+            text: format!(
+                "POST {url}  team {:?}, {} member(s), {} admin(s)\ndry run: 1 request; nothing was sent",
+                team.name.as_str(),
+                team.members.len(),
+                team.admins.len()
+            ),
+            json: json!({
+                "dry_run": true,
+                "requests": [{"method": "POST", "url": url, "team": team}],
+            }),
+        });
+    }
+    let created = client.create_team(team).await?;
+    Ok(Outcome {
+        text: created.id.clone(),
+        json: json!({"command": "teams create", "team": created}),
+    })
+}
+
+fn team_from_flags(args: &CreateTeamArgs) -> Result<TeamCreate, Failure> {
+    let name = args.name.clone().unwrap_or_default();
+    let team: Result<TeamCreate, _> = TeamCreate::builder()
+        .name(name)
+        .description(args.description.clone())
+        .members(args.members.clone())
+        .admins(args.admins.clone())
+        .default_gate_metrics(vec![])
+        .default_experiment_primary_metrics(vec![])
+        .default_experiment_secondary_metrics(vec![])
+        .default_holdout_metrics(vec![])
+        .default_target_applications(vec![])
+        .change_team_configs(match args.change_team_configs {
+            TeamConfigs::Anyone => ChangeTeamConfigs::Anyone,
+            TeamConfigs::TeamOnly => ChangeTeamConfigs::TeamOnly,
+        })
+        .review_approval(match args.review_approval {
+            crate::cli::ReviewApproval::Anyone => ReviewApproval::Anyone,
+            crate::cli::ReviewApproval::TeamOnly => ReviewApproval::TeamOnly,
+            crate::cli::ReviewApproval::AdminOnly => ReviewApproval::AdminOnly,
+        })
+        .try_into();
+    team.map_err(|error| Failure::usage(format!("invalid team: {error}")))
+}
+
+async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure> {
+    let mut builder = MockConsole::builder()
+        .port(args.port)
+        .user("ana@example.com", "Ana", "Lopez")
+        .user("li@example.com", "Li", "Wei");
+    if args.no_rate_limit {
+        builder = builder.rate_limits(statsig_console::RateLimit::new());
+    }
+    let keys = if args.api_keys.is_empty() {
+        vec!["console-dev".to_string()]
+    } else {
+        args.api_keys
+    };
+    for key in keys {
+        builder = builder.api_key(key);
+    }
+    let experiments = if args.experiments.is_empty() {
+        vec![(
+            "checkout_flow".to_string(),
+            vec!["Control".to_string(), "Test".to_string()],
+        )]
+    } else {
+        args.experiments
+    };
+    for (id, groups) in experiments {
+        builder = builder.experiment(id, groups);
+    }
+    let console = builder.start().await.map_err(|error| {
+        Failure::Other(format!(
+            "cannot start the fake Console on port {}: {error}",
+            args.port
+        ))
+    })?;
+    match global.output {
+        crate::cli::OutputFormat::Text => {
+            println!("fake Statsig Console listening on {}", console.base_url());
+            println!("STATSIG_CONSOLE_BASE_URL={}", console.base_url());
+            println!("STATSIG_CONSOLE_API_KEY={}", console.api_key());
+        }
+        crate::cli::OutputFormat::Json => println!(
+            "{}",
+            json!({"ok": true, "base_url": console.base_url(), "api_key": console.api_key()})
+        ),
+    }
+    wait_for_stop_signal().await;
+    if !global.quiet {
+        eprintln!("stopping after {} requests", console.journal().len());
+    }
+    console.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM where there is one (what `kill` and CI runners send).
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        eprintln!("cannot listen for Ctrl-C; stopping");
+    }
+}

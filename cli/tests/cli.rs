@@ -1,0 +1,647 @@
+//! The real `statsig-console` binary against a fake Console each test starts on 127.0.0.1.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use statsig_console_mock::{Fault, MockConsole, MockOperation};
+
+const EXPERIMENT: &str = "checkout_flow";
+const KEY: &str = "console-CLITESTKEY0123456789abcdefXYZ";
+
+async fn fake() -> MockConsole {
+    MockConsole::builder()
+        .api_key(KEY)
+        .experiment(EXPERIMENT, ["Control", "Test"])
+        .start()
+        .await
+        .expect("the fake starts on 127.0.0.1")
+}
+
+/// Runs the binary with the fake's URL and key in the environment, off the runtime's threads
+/// so that the fake keeps serving.
+async fn run(console: &MockConsole, args: &[&str]) -> Output {
+    run_with(console, args, Some(KEY), None).await
+}
+
+async fn run_with(
+    console: &MockConsole,
+    args: &[&str],
+    key: Option<&str>,
+    stdin: Option<Vec<u8>>,
+) -> Output {
+    let mut command = Command::cargo_bin("statsig-console").expect("the binary is built");
+    command
+        .args(args)
+        .env("STATSIG_CONSOLE_BASE_URL", console.base_url())
+        .env_remove("STATSIG_CONSOLE_API_KEY");
+    if let Some(key) = key {
+        command.env("STATSIG_CONSOLE_API_KEY", key);
+    }
+    if let Some(input) = stdin {
+        command.write_stdin(input);
+    }
+    tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
+        .await
+        .expect("the runner thread ends")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited, not killed")
+}
+
+fn ids_file(count: usize) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "# beta cohort, exported for the test").unwrap();
+    for n in 0..count {
+        writeln!(file, "user_{n}").unwrap();
+        if n % 500 == 0 {
+            writeln!(file).unwrap();
+        }
+    }
+    file
+}
+
+fn file_with(name: &str, content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    (dir, path)
+}
+
+fn ids_in(console: &MockConsole, group: &str) -> usize {
+    console
+        .overrides(EXPERIMENT)
+        .unwrap()
+        .user_id_overrides
+        .iter()
+        .filter(|entry| entry.group_id == group)
+        .map(|entry| entry.ids.len())
+        .sum()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overrides_add_streams_an_ids_file_into_the_fake() {
+    let console = fake().await;
+    let file = ids_file(2500);
+    let output = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids-file",
+            path(file.path()),
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(ids_in(&console, "Test"), 2500);
+    assert!(
+        stdout(&output).contains("added 2500 ids to group Test"),
+        "{}",
+        stdout(&output)
+    );
+    // Not a terminal: plain progress lines, no control characters.
+    let err = stderr(&output);
+    assert!(err.contains("progress: 2500/2500 ids"), "{err}");
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+    assert_eq!(console.journal().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_can_come_from_standard_input_and_from_the_command_line() {
+    let console = fake().await;
+    let piped = run_with(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Control",
+            "--ids-file",
+            "-",
+            "--quiet",
+        ],
+        Some(KEY),
+        Some(b"a\n# comment\n\nb\nc\n".to_vec()),
+    )
+    .await;
+    assert_eq!(code(&piped), 0, "{}", stderr(&piped));
+    assert!(stderr(&piped).is_empty(), "--quiet: {}", stderr(&piped));
+    let listed = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids",
+            "d,e",
+            "--environment",
+            "staging",
+        ],
+    )
+    .await;
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    assert_eq!(ids_in(&console, "Control"), 3);
+    let state = console.overrides(EXPERIMENT).unwrap();
+    let staging = state
+        .user_id_overrides
+        .iter()
+        .find(|e| e.environment.as_deref() == Some("staging"))
+        .unwrap();
+    assert_eq!(staging.ids, vec!["d", "e"]);
+}
+
+const OVERRIDES_YAML: &str = "\
+# yaml-language-server: $schema=../spec/schemas/experiment-overrides.schema.json
+overrides:
+  - type: gate
+    id: employees_only
+    groupID: Test
+userIDOverrides:
+  - groupID: Control
+    environment: production
+    ids: [user_1, user_2, user_3]
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overrides_apply_takes_yaml_and_json_files() {
+    let console = fake().await;
+    let (_dir, yaml) = file_with("overrides.yaml", OVERRIDES_YAML);
+    let output = run(
+        &console,
+        &["overrides", "apply", EXPERIMENT, "--file", path(&yaml)],
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("applied 1 conditional overrides and 3 ids"));
+
+    let (_dir2, json) = file_with(
+        "more.json",
+        r#"{"overrides": [], "userIDOverrides": [{"groupID": "Test", "ids": ["user_9"]}]}"#,
+    );
+    let output = run(
+        &console,
+        &["overrides", "apply", EXPERIMENT, "--file", path(&json)],
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let state = console.overrides(EXPERIMENT).unwrap();
+    assert_eq!(state.overrides.len(), 1);
+    assert_eq!(ids_in(&console, "Control"), 3);
+    assert_eq!(ids_in(&console, "Test"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teams_are_created_from_a_file_and_from_flags() {
+    let console = fake().await;
+    let (_dir, team) = file_with(
+        "team.yaml",
+        "name: Checkout\nmembers: [ana@example.com]\nadmins: [ana@example.com]\n\
+         defaultGateMetrics: []\ndefaultExperimentPrimaryMetrics: []\n\
+         defaultExperimentSecondaryMetrics: []\ndefaultHoldoutMetrics: []\n\
+         changeTeamConfigs: team_only\nreviewApproval: admin_only\ndefaultTargetApplications: []\n",
+    );
+    let from_file = run(&console, &["teams", "create", "--file", path(&team)]).await;
+    assert_eq!(code(&from_file), 0, "{}", stderr(&from_file));
+    let from_flags = run(
+        &console,
+        &[
+            "teams",
+            "create",
+            "--name",
+            "Search",
+            "--description",
+            "Owns search.",
+            "--member",
+            "li@example.com",
+            "--admin",
+            "li@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(code(&from_flags), 0, "{}", stderr(&from_flags));
+
+    let teams = console.teams();
+    assert_eq!(teams.len(), 2);
+    assert_eq!(
+        stdout(&from_file).trim(),
+        teams[0].id,
+        "prints the new team's id"
+    );
+    assert_eq!(stdout(&from_flags).trim(), teams[1].id);
+    assert_eq!(teams[1].name, "Search");
+    assert_eq!(teams[1].members[0].email, "li@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_sends_nothing_and_needs_no_key() {
+    let console = fake().await;
+    let file = ids_file(2500);
+    let output = run_with(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids-file",
+            path(file.path()),
+            "--dry-run",
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.matches("PATCH ").count(), 3, "{text}");
+    assert!(
+        text.contains("1000 ids") && text.contains("500 ids"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was sent"));
+
+    let team = run_with(
+        &console,
+        &[
+            "teams",
+            "create",
+            "--name",
+            "Checkout",
+            "--member",
+            "ana@example.com",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code(&team), 0, "{}", stderr(&team));
+    let document: Value = serde_json::from_str(&stdout(&team)).unwrap();
+    assert_eq!(document["dry_run"], true);
+    assert_eq!(document["requests"][0]["method"], "POST");
+
+    assert!(console.journal().is_empty(), "a dry run sends nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_exit_with_the_documented_codes() {
+    let console = fake().await;
+    let wrong_key = run_with(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids",
+            "a",
+        ],
+        Some("console-not-a-key-the-fake-knows-000000"),
+        None,
+    )
+    .await;
+    assert_eq!(code(&wrong_key), 3, "{}", stderr(&wrong_key));
+
+    let unknown = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            "no_such_experiment",
+            "--group",
+            "Test",
+            "--ids",
+            "a",
+        ],
+    )
+    .await;
+    assert_eq!(code(&unknown), 4, "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("not found (404)"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let no_key = run_with(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids",
+            "a",
+        ],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code(&no_key), 2, "{}", stderr(&no_key));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fault_from_the_third_request_on_exits_6_with_the_applied_count() {
+    let console = fake().await;
+    console.inject(
+        Fault::delay(Duration::ZERO)
+            .on(MockOperation::PatchExperimentOverrides)
+            .times(2),
+    );
+    console.inject(
+        Fault::status(404, "Experiment checkout_flow not found.")
+            .on(MockOperation::PatchExperimentOverrides)
+            .times(1000),
+    );
+    let file = ids_file(5000);
+    let output = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids-file",
+            path(file.path()),
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 6, "{}", stderr(&output));
+    let document: Value = serde_json::from_str(&stdout(&output)).expect("one JSON document");
+    assert_eq!(document["ok"], false);
+    assert_eq!(document["error"]["kind"], "partially_applied");
+    assert_eq!(document["error"]["applied"]["requests"], 2);
+    assert_eq!(document["error"]["applied"]["ids"], 2000);
+    assert_eq!(document["error"]["status"], 404);
+    let message = document["error"]["message"].as_str().unwrap();
+    assert!(message.contains("2 earlier request(s)"), "{message}");
+    assert!(
+        message.contains("running the same update again is safe"),
+        "{message}"
+    );
+    assert_eq!(ids_in(&console, "Test"), 2000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_is_one_document_in_success_and_in_failure() {
+    let console = fake().await;
+    let ok = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids",
+            "a,b",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code(&ok), 0);
+    let document: Value = serde_json::from_str(&stdout(&ok)).expect("one JSON document");
+    assert_eq!(document["ok"], true);
+    assert_eq!(document["ids"], 2);
+    assert_eq!(document["overrides"]["userIDOverrides"][0]["ids"][1], "b");
+
+    let failed = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            "nope",
+            "--group",
+            "Test",
+            "--ids",
+            "a",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(code(&failed), 4);
+    let document: Value = serde_json::from_str(&stdout(&failed)).expect("one JSON document");
+    assert_eq!(document["ok"], false);
+    assert_eq!(document["exit_code"], 4);
+    assert_eq!(document["error"]["kind"], "not_found");
+
+    let usage = run(
+        &console,
+        &["overrides", "add", EXPERIMENT, "--output", "json"],
+    )
+    .await;
+    assert_eq!(code(&usage), 2);
+    let document: Value = serde_json::from_str(&stdout(&usage)).expect("one JSON document");
+    assert_eq!(document["error"]["kind"], "usage");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_key_never_appears_in_any_output_at_any_verbosity() {
+    let console = fake().await;
+    let (_dir, key_file) = file_with("key", &format!("{KEY}\n"));
+    for verbosity in [None, Some("-v"), Some("-vv"), Some("-vvv")] {
+        for experiment in [EXPERIMENT, "no_such_experiment"] {
+            let mut args = vec![
+                "overrides",
+                "add",
+                experiment,
+                "--group",
+                "Test",
+                "--ids",
+                "a",
+            ];
+            args.extend(["--api-key-file", path(&key_file)]);
+            args.extend(verbosity);
+            let output = run_with(&console, &args, None, None).await;
+            let everything = format!("{}{}", stdout(&output), stderr(&output));
+            assert!(
+                !everything.contains(KEY) && !everything.contains("CLITESTKEY"),
+                "{verbosity:?} {experiment}: the key leaked"
+            );
+            if verbosity == Some("-vvv") && experiment == EXPERIMENT {
+                assert!(
+                    everything.contains("statsig_console"),
+                    "-vvv logs: {everything}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn input_errors_exit_2_with_one_line_and_send_nothing() {
+    let console = fake().await;
+    let (_dir, broken) = file_with(
+        "broken.yaml",
+        "overrides: []\nuserIDOverrides:\n  - ids: [a]\n",
+    );
+    let file = ids_file(3);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "overrides",
+                "apply",
+                EXPERIMENT,
+                "--file",
+                "/nonexistent/overrides.yaml",
+            ],
+            "cannot open",
+        ),
+        (
+            vec!["overrides", "apply", EXPERIMENT, "--file", path(&broken)],
+            "userIDOverrides[0]",
+        ),
+        (
+            vec!["overrides", "add", EXPERIMENT, "--group", "", "--ids", "a"],
+            "--group",
+        ),
+        (
+            vec![
+                "overrides",
+                "add",
+                EXPERIMENT,
+                "--group",
+                "Test",
+                "--ids",
+                "a",
+                "--ids-file",
+                path(file.path()),
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["teams", "create", "--name", "X", "--member", "not-an-email"],
+            "members[0]",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(&console, &args).await;
+        let err = stderr(&output);
+        assert_eq!(code(&output), 2, "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+    }
+    assert!(console.journal().is_empty(), "nothing was sent");
+}
+
+/// Runs the binary under a pseudo-terminal (`script` from util-linux) and reads what it drew.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_gets_a_progress_bar_on_stderr() {
+    let console = fake().await;
+    // Slow answers, so that the bar is drawn before the update ends.
+    console.inject(
+        Fault::delay(Duration::from_millis(400))
+            .on(MockOperation::PatchExperimentOverrides)
+            .times(10),
+    );
+    let file = ids_file(3000);
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    let command_line = format!(
+        "{} overrides add {EXPERIMENT} --group Test --ids-file {} 2>&1",
+        binary.display(),
+        path(file.path())
+    );
+    let base_url = console.base_url();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &command_line, "/dev/null"])
+            .env("STATSIG_CONSOLE_BASE_URL", base_url)
+            .env("STATSIG_CONSOLE_API_KEY", KEY)
+            .env("TERM", "xterm")
+            .output()
+            .expect("`script` (util-linux) runs the binary under a pseudo-terminal")
+    })
+    .await
+    .unwrap();
+    let drawn = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{drawn}");
+    assert!(drawn.contains("ids ("), "the bar's counter: {drawn:?}");
+    assert!(
+        drawn.contains('\r') || drawn.contains('\x1b'),
+        "redrawn in place: {drawn:?}"
+    );
+    assert!(drawn.contains("added 3000 ids"), "{drawn:?}");
+    assert_eq!(ids_in(&console, "Test"), 3000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mock_serve_serves_the_fake_console() {
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    let mut server = std::process::Command::new(binary)
+        .args([
+            "mock",
+            "serve",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--experiment",
+            "exp=A,B",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let base_url = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("STATSIG_CONSOLE_BASE_URL=")
+                    .map(str::to_string)
+            })
+    })
+    .await
+    .unwrap()
+    .expect("the fake prints its URL");
+    let client = statsig_console::Client::builder()
+        .api_key(KEY)
+        .base_url(&base_url)
+        .build()
+        .unwrap();
+    let result = client.add_user_ids("exp", "B", ["u1", "u2"]).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    let all = result.expect("the standalone fake answers");
+    assert_eq!(all.user_id_overrides[0].ids, vec!["u1", "u2"]);
+}
