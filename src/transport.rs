@@ -24,7 +24,8 @@ use crate::config::ClientConfig;
 use crate::error::LastResponse;
 use crate::generated;
 use crate::reliability::{
-    AttemptOutcome, Idempotency, Operation, Permit, RetryDecision, decide, parse_retry_after,
+    AttemptOutcome, Idempotency, Limiter, Operation, Permit, RetryCounts, RetryDecision,
+    VENDOR_SHORT_WINDOW, decide, parse_retry_after,
 };
 
 /// The response header whose value the tracing span records as `request_id`.
@@ -242,14 +243,22 @@ impl ClientHooks<ClientConfig> for generated::Client {
         let mut to_send = Some(request);
         async move {
             let mut attempt: u32 = 0;
+            let mut counts = RetryCounts::default();
             loop {
                 let Some(request) = to_send.take() else {
                     unreachable!("every attempt that can follow has a request");
                 };
                 attempt += 1;
                 call.span.record("attempt", attempt);
+                let sent_at = Instant::now();
                 let sending;
-                (sending, to_send) = start_attempt(self, config, request, &call, attempt);
+                (sending, to_send) = start_attempt(
+                    self,
+                    config,
+                    request,
+                    &call,
+                    counts.may_retry(&config.retry),
+                );
                 let (result, retry_after) = match sending.await {
                     Ok(response) => match buffer_body(config, &call.span, response).await {
                         Ok((response, retry_after)) => (Ok(response), retry_after),
@@ -257,9 +266,26 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     },
                     Err(error) => (Err(error), None),
                 };
-                drop(permit.take());
                 let outcome = observe(&call.span, started, &result, retry_after);
-                let wait = match decide(&config.retry, call.idempotency, outcome, attempt) {
+                if let Some(limiter) = &config.limiter {
+                    adapt(limiter, outcome, sent_at);
+                }
+                if let Some(permit) = permit.take() {
+                    permit.release(outcome);
+                }
+                counts.record(outcome);
+                let throttle_window = config
+                    .limiter
+                    .as_ref()
+                    .and_then(|limiter| limiter.shortest_period())
+                    .unwrap_or(VENDOR_SHORT_WINDOW);
+                let wait = match decide(
+                    &config.retry,
+                    call.idempotency,
+                    outcome,
+                    counts,
+                    throttle_window,
+                ) {
                     RetryDecision::Return => return result,
                     RetryDecision::Retry(wait) => wait.duration(),
                 };
@@ -324,6 +350,18 @@ fn begin_call(
     (request, call)
 }
 
+/// Tells the limiter how the server took a request sent at `sent_at`: a 429 lowers the rate
+/// the client allows itself, a success lets it climb back.
+fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
+    if let AttemptOutcome::Answered { status, .. } = outcome {
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            limiter.throttled(sent_at);
+        } else if status.is_success() {
+            limiter.accepted();
+        }
+    }
+}
+
 /// Starts an attempt: sends `request` and returns its response future, with a copy of the
 /// request for the next attempt when one may follow (the URL and headers copied, the
 /// serialized body shared; a body that cannot be copied, a stream, gets no retry).
@@ -333,16 +371,12 @@ fn start_attempt(
     config: &ClientConfig,
     mut request: reqwest::Request,
     call: &Call,
-    attempt: u32,
+    may_retry: bool,
 ) -> (
     impl Future<Output = reqwest::Result<reqwest::Response>> + use<>,
     Option<reqwest::Request>,
 ) {
-    let next_request = if attempt <= config.retry.max_retries {
-        request.try_clone()
-    } else {
-        None
-    };
+    let next_request = if may_retry { request.try_clone() } else { None };
     set_attempt_timeout(config, &mut request, call.deadline);
     trace_request(config, &request);
     let _ = record_last_response(None);

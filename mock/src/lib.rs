@@ -229,6 +229,7 @@ pub struct MockConsoleBuilder {
     experiments: Vec<(String, Vec<String>)>,
     users: Vec<MockUser>,
     rate_limits: RateLimit,
+    retry_after_on_429: bool,
     faults: Vec<Fault>,
     port: u16,
 }
@@ -265,6 +266,13 @@ impl MockConsoleBuilder {
     /// Mutation rate limits (default [`RateLimit::vendor`]).
     pub fn rate_limits(mut self, limits: RateLimit) -> Self {
         self.rate_limits = limits;
+        self
+    }
+
+    /// Answers 429 without a `Retry-After` header, as the vendor's Console has been seen to
+    /// (by default the fake says how long until its window frees a slot).
+    pub fn without_retry_after(mut self) -> Self {
+        self.retry_after_on_429 = false;
         self
     }
 
@@ -312,6 +320,8 @@ impl MockConsoleBuilder {
             journal: Mutex::new(Vec::new()),
             faults: Mutex::new(self.faults.into_iter().collect::<VecDeque<_>>()),
             limiter: Mutex::new(server::Limiter::new(self.rate_limits)),
+            retry_after_on_429: self.retry_after_on_429,
+            throttled: std::sync::atomic::AtomicUsize::new(0),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let address = listener.local_addr()?;
@@ -364,6 +374,7 @@ impl MockConsole {
             experiments: Vec::new(),
             users: Vec::new(),
             rate_limits: RateLimit::vendor(),
+            retry_after_on_429: true,
             faults: Vec::new(),
             port: 0,
         }
@@ -403,6 +414,14 @@ impl MockConsole {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many requests the fake answered 429 because of its rate limits (scripted faults
+    /// not included).
+    pub fn throttled(&self) -> usize {
+        self.shared
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets the journal.

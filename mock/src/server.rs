@@ -38,6 +38,10 @@ pub(super) struct Shared {
     pub(super) journal: Mutex<Vec<RecordedRequest>>,
     pub(super) faults: Mutex<VecDeque<Fault>>,
     pub(super) limiter: Mutex<Limiter>,
+    /// Whether a 429 says when to retry (`Retry-After`).
+    pub(super) retry_after_on_429: bool,
+    /// Requests answered 429 by the rate limits so far.
+    pub(super) throttled: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -403,14 +407,19 @@ fn answer(
         .unwrap_or_else(PoisonError::into_inner)
         .admit(&key, Instant::now());
     if let Err(wait) = admitted {
+        shared
+            .throttled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut response = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             &format!("Too many requests. Please retry after {seconds} seconds."),
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        if shared.retry_after_on_429 {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         return response;
     }
     let is_json = parts

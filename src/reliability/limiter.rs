@@ -5,16 +5,28 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+
+use super::retry::AttemptOutcome;
 use tokio::time::Instant;
+
+/// The vendor's shortest documented window (100 requests per 10 s): what a 429 without
+/// `Retry-After` is waited out for when the client has no limiter of its own.
+pub(crate) const VENDOR_SHORT_WINDOW: Duration = Duration::from_secs(10);
 
 /// Mutation limits as sliding windows of at most `requests` per `period`: what the client
 /// holds itself to, and what the fake Console (`statsig-console-mock`) enforces per API key.
 ///
 /// The default stays a little under the vendor's documented limits of 100 requests per 10 s
 /// and 900 per 15 minutes per project: 95 per 10 s and 850 per 15 minutes.
+///
+/// The limiter is adaptive by default: when the server answers 429 anyway (another process on
+/// the same project is using the budget), the client lowers the share of these windows it
+/// allows itself, and climbs back to them while requests succeed. See
+/// [`RateLimit::adaptive`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimit {
     windows: Vec<(u32, Duration)>,
+    adaptive: bool,
 }
 
 impl Default for RateLimit {
@@ -38,7 +50,23 @@ impl RateLimit {
     pub fn new() -> Self {
         Self {
             windows: Vec::new(),
+            adaptive: true,
         }
+    }
+
+    /// Whether the client adapts to throttling (default `true`): after a 429 it allows itself
+    /// 70% of its current share of the windows (at most once per round of requests: a 429
+    /// counts only for a request sent after the last cut), and while requests succeed it
+    /// climbs back by about one request per window for every window's worth of successes,
+    /// never above the windows themselves. With `false` the windows are a fixed limit.
+    pub fn adaptive(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
+        self
+    }
+
+    /// Whether the client adapts to throttling.
+    pub fn is_adaptive(&self) -> bool {
+        self.adaptive
     }
 
     /// Adds a window: at most `requests` in any `period`.
@@ -60,14 +88,44 @@ impl RateLimit {
 pub(crate) struct Limiter {
     windows: Vec<(u32, Duration)>,
     longest: Duration,
+    /// The window with the shortest period: its count is what adaptation steps in, and its
+    /// period what a 429 without `Retry-After` is waited out for.
+    shortest: Option<(u32, Duration)>,
+    adaptive: bool,
     state: Mutex<LimiterState>,
     changed: Notify,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LimiterState {
     in_flight: u32,
     completed: VecDeque<Instant>,
+    /// The share of the shortest window the client allows itself, in (0, 1]; 1 unless adaptive.
+    share: f64,
+    /// When the share was last cut after a 429.
+    last_cut: Option<Instant>,
+    /// The shortest window's allowance (requests) just before, and just after, the last cut:
+    /// growth is CUBIC's curve between them and beyond.
+    before_cut: f64,
+    after_cut: f64,
+}
+
+/// What a 429 leaves of the allowance: CUBIC's multiplicative decrease, which aws-sdk-rust's
+/// adaptive retry mode also uses. As TCP cuts from the data actually in flight rather than
+/// from its window (RFC 5681), the cut is from the requests the server accepted from this
+/// client in the last window when that is less than the allowance: several clients starting
+/// together on one budget then find their shares in one round instead of many.
+const CUT: f64 = 0.7;
+/// CUBIC's scaling constant (as in aws-sdk-rust's adaptive mode), in requests per window per
+/// window cubed: after a cut from W to 0.7 W the allowance is back at W after
+/// cbrt(0.3 W / 0.4) windows (4 windows for W = 95), then probes above it, slowly at first.
+const CUBIC_C: f64 = 0.4;
+/// The smallest share; a window still admits at least one request.
+const MIN_SHARE: f64 = 0.01;
+
+/// The requests a window of `requests` admits at `share`: at least one.
+fn admitted(requests: u32, share: f64) -> usize {
+    ((f64::from(requests) * share).floor() as usize).max(1)
 }
 
 impl Limiter {
@@ -78,12 +136,126 @@ impl Limiter {
             .map(|(_, period)| *period)
             .max()
             .unwrap_or_default();
+        let shortest = limit
+            .windows
+            .iter()
+            .copied()
+            .min_by_key(|(_, period)| *period);
         Arc::new(Self {
             windows: limit.windows,
             longest,
-            state: Mutex::new(LimiterState::default()),
+            shortest,
+            adaptive: limit.adaptive,
+            state: Mutex::new(LimiterState {
+                in_flight: 0,
+                completed: VecDeque::new(),
+                share: 1.0,
+                last_cut: None,
+                before_cut: 0.0,
+                after_cut: 0.0,
+            }),
             changed: Notify::new(),
         })
+    }
+
+    /// The shortest window's period: what a 429 without `Retry-After` is waited out for.
+    pub(crate) fn shortest_period(&self) -> Option<Duration> {
+        self.shortest.map(|(_, period)| period)
+    }
+
+    /// The share of the windows the client allows itself now, in (0, 1].
+    #[cfg(test)]
+    fn share(&self) -> f64 {
+        self.lock().share
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimiterState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The server answered 429 to a request sent at `sent_at`: cut the share, unless the
+    /// request was sent before the last cut (its 429 tells of the rate before it, which was
+    /// already cut for).
+    pub(crate) fn throttled(&self, sent_at: Instant) {
+        if !self.adaptive {
+            return;
+        }
+        let Some((requests, period)) = self.shortest else {
+            return;
+        };
+        let now = Instant::now();
+        let mut state = self.lock();
+        if state.last_cut.is_some_and(|cut| sent_at < cut) {
+            return;
+        }
+        let before = state.share;
+        // Throttled requests free their slot uncounted, so what the window holds is what the
+        // server accepted (or is still answering).
+        let first_in_window = state
+            .completed
+            .partition_point(|done| now.duration_since(*done) >= period);
+        let accepted = (state.completed.len() - first_in_window) as f64;
+        let allowance = before * f64::from(requests);
+        let peak = allowance.min(accepted).max(1.0);
+        // CUBIC's fast convergence: a client cut again below its last peak gives way.
+        state.before_cut = if peak < state.before_cut {
+            peak * (1.0 + CUT) / 2.0
+        } else {
+            peak
+        };
+        state.after_cut = peak * CUT;
+        state.share = (state.after_cut / f64::from(requests)).max(MIN_SHARE);
+        state.last_cut = Some(now);
+        tracing::debug!(
+            share = state.share,
+            requests_per_window = admitted(requests, state.share),
+            window_ms = period.as_millis() as u64,
+            previous_share = before,
+            "throttled by the server: the client's rate limit goes down"
+        );
+    }
+
+    /// The server accepted a request: climb back towards the configured windows along CUBIC's
+    /// curve in time since the last cut (fast while far below the allowance that was cut, flat
+    /// near it, then probing above), never above the windows themselves.
+    pub(crate) fn accepted(&self) {
+        if !self.adaptive {
+            return;
+        }
+        let Some((requests, period)) = self.shortest else {
+            return;
+        };
+        let now = Instant::now();
+        let raised = {
+            let mut state = self.lock();
+            if state.share >= 1.0 {
+                return;
+            }
+            let Some(cut_at) = state.last_cut else {
+                return;
+            };
+            let windows = now.duration_since(cut_at).as_secs_f64() / period.as_secs_f64().max(1e-9);
+            // CUBIC's curve, scaled by the allowance that was cut: a client holding a small part
+            // of the window probes by a small part, so N clients together probe about as fast
+            // as one holding it all (plain CUBIC would probe N times as fast, and throttle
+            // each other N times as often).
+            let scale = CUBIC_C * state.before_cut / f64::from(requests);
+            let k = ((state.before_cut - state.after_cut).max(0.0) / scale.max(1e-9)).cbrt();
+            let allowance = scale * (windows - k).powi(3) + state.before_cut;
+            let before = admitted(requests, state.share);
+            state.share = (allowance / f64::from(requests)).clamp(state.share, 1.0);
+            let after = admitted(requests, state.share);
+            (after != before).then_some((after, state.share))
+        };
+        if let Some((requests_per_window, share)) = raised {
+            tracing::debug!(
+                share,
+                requests_per_window,
+                window_ms = period.as_millis() as u64,
+                "requests succeed: the client's rate limit goes up"
+            );
+            self.changed.notify_waiters();
+        }
     }
 
     /// A permit now, if a slot is free, without registering as a waiter or arming a timer:
@@ -150,7 +322,7 @@ impl Limiter {
 
     /// `Err(Some(wait))`: a slot frees after `wait`; `Err(None)`: only a completion frees one.
     fn try_acquire(&self, now: Instant) -> Result<(), Option<Duration>> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         while state
             .completed
             .front()
@@ -160,19 +332,26 @@ impl Limiter {
         }
         let mut wait: Option<Duration> = None;
         let mut blocked = false;
-        for (limit, period) in &self.windows {
+        for (requests, period) in &self.windows {
+            // The share is of the shortest window, the rate: the longer ones bound the total,
+            // and cutting them would hold a throttled client back for their whole length.
+            let limit = if self.shortest == Some((*requests, *period)) {
+                admitted(*requests, state.share)
+            } else {
+                *requests as usize
+            };
             // Completion times are pushed in order, so the window is a suffix: binary search.
             let first_in_window = state
                 .completed
                 .partition_point(|done| now.duration_since(*done) >= *period);
             let recent = state.completed.len() - first_in_window;
             let used = state.in_flight as usize + recent;
-            if used < *limit as usize {
+            if used < limit {
                 continue;
             }
             blocked = true;
             // Completed entries age out oldest first; in-flight ones only after completing.
-            let must_expire = used + 1 - *limit as usize;
+            let must_expire = used + 1 - limit;
             if must_expire > recent {
                 return Err(None);
             }
@@ -187,9 +366,17 @@ impl Limiter {
         Ok(())
     }
 
+    fn release_uncounted(&self) {
+        {
+            let mut state = self.lock();
+            state.in_flight = state.in_flight.saturating_sub(1);
+        }
+        self.changed.notify_waiters();
+    }
+
     fn release(&self) {
         {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = self.lock();
             state.in_flight = state.in_flight.saturating_sub(1);
             state.completed.push_back(Instant::now());
         }
@@ -207,6 +394,17 @@ impl Permit {
     /// Leaves the slot counted without a permit owning it, for [`Limiter::claim_handed_over`].
     pub(crate) fn hand_over(self) {
         std::mem::forget(self);
+    }
+
+    /// Ends the request's place in the windows after the attempt came to `outcome`. A request
+    /// the server throttled frees its slot at once: the server refused it without counting it,
+    /// and counting it here would hold the client back for a whole window for nothing.
+    pub(crate) fn release(self, outcome: AttemptOutcome) {
+        let throttled = matches!(outcome, AttemptOutcome::Answered { status, .. } if status == reqwest::StatusCode::TOO_MANY_REQUESTS);
+        if throttled {
+            self.limiter.release_uncounted();
+            std::mem::forget(self);
+        }
     }
 }
 
@@ -303,5 +501,130 @@ mod tests {
         drop(claimed);
         let later = Instant::now() + Duration::from_secs(2);
         assert!(limiter.acquire_until(later).await.is_some());
+    }
+
+    /// Sends `count` requests the server accepts, one after the other.
+    fn accept(limiter: &Arc<Limiter>, count: usize) {
+        for _ in 0..count {
+            let permit = limiter.try_acquire_now().expect("a free slot");
+            limiter.accepted();
+            drop(permit);
+        }
+    }
+
+    fn throttled_outcome() -> AttemptOutcome {
+        AttemptOutcome::Answered {
+            status: reqwest::StatusCode::TOO_MANY_REQUESTS,
+            retry_after: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_falls_after_a_429_and_climbs_back_to_the_windows() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(20, Duration::from_secs(1))
+                .window(100, Duration::from_secs(60)),
+        );
+        accept(&limiter, 20);
+        limiter.throttled(Instant::now());
+        assert!((limiter.share() - CUT).abs() < 1e-9, "{}", limiter.share());
+        // 14 of 20 now: once the window has passed, the fifteenth request in a second waits.
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        let mut permits = Vec::new();
+        for _ in 0..14 {
+            permits.push(limiter.try_acquire_now().expect("14 fit"));
+        }
+        assert!(limiter.try_acquire_now().is_none(), "the 15th waits");
+        drop(permits);
+        // Successes climb back along CUBIC's curve: fast at first, flat near the old peak,
+        // then above it, and never above the configured windows.
+        let mut shares = vec![limiter.share()];
+        for _ in 0..40 {
+            tokio::time::advance(Duration::from_millis(250)).await;
+            limiter.accepted();
+            shares.push(limiter.share());
+        }
+        assert!(
+            shares.windows(2).all(|pair| pair[1] >= pair[0]),
+            "never down on success"
+        );
+        // k = cbrt((20 − 14) / 0.4) ≈ 2.5 windows to regain the 20 it was cut from: most of
+        // it in the first window and a quarter, the rest as it nears the old peak.
+        assert!(shares[1] > 0.9 && shares[1] < 1.0, "{shares:?}");
+        assert!(shares[4] < 1.0, "{shares:?}");
+        assert_eq!(shares[8], 1.0, "{shares:?}");
+        assert_eq!(limiter.share(), 1.0);
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let mut permits = Vec::new();
+        for _ in 0..20 {
+            permits.push(limiter.try_acquire_now().expect("20 fit again"));
+        }
+        assert!(
+            limiter.try_acquire_now().is_none(),
+            "never more than configured"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_cuts_once_for_the_requests_sent_before_the_cut_and_from_what_was_accepted() {
+        let limiter = Limiter::new(RateLimit::new().window(20, Duration::from_secs(1)));
+        // Ten accepted in this window: the cut is from them, not from the allowance of 20.
+        accept(&limiter, 10);
+        let sent_together = Instant::now();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        for _ in 0..5 {
+            limiter.throttled(sent_together);
+        }
+        assert!(
+            (limiter.share() - 0.35).abs() < 1e-9,
+            "one cut for one round"
+        );
+        tokio::time::advance(Duration::from_millis(10)).await;
+        limiter.throttled(Instant::now());
+        assert!(
+            (limiter.share() - 0.7 * 0.35).abs() < 1e-9,
+            "a later request cuts again, from the allowance now smaller than what was accepted"
+        );
+        for _ in 0..50 {
+            limiter.throttled(Instant::now());
+            tokio::time::advance(Duration::from_millis(1)).await;
+        }
+        assert!(limiter.share() >= MIN_SHARE);
+        assert_eq!(
+            admitted(20, limiter.share()),
+            1,
+            "a window still admits one"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_request_frees_its_slot_uncounted() {
+        let limiter = Limiter::new(RateLimit::new().window(1, Duration::from_secs(10)));
+        limiter
+            .try_acquire_now()
+            .expect("one slot")
+            .release(throttled_outcome());
+        let permit = limiter
+            .try_acquire_now()
+            .expect("the server did not count the throttled one, nor does the client");
+        permit.release(AttemptOutcome::NoAnswer);
+        assert!(
+            limiter.try_acquire_now().is_none(),
+            "any other outcome counts"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_adaptation_the_windows_are_fixed() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(20, Duration::from_secs(1))
+                .adaptive(false),
+        );
+        limiter.throttled(Instant::now());
+        limiter.accepted();
+        assert_eq!(limiter.share(), 1.0);
+        assert!(RateLimit::default().is_adaptive());
     }
 }

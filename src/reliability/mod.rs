@@ -5,8 +5,8 @@ mod limiter;
 mod retry;
 
 pub use limiter::RateLimit;
-pub(crate) use limiter::{Limiter, Permit};
+pub(crate) use limiter::{Limiter, Permit, VENDOR_SHORT_WINDOW};
 pub use retry::RetryPolicy;
 pub(crate) use retry::{
-    AttemptOutcome, Idempotency, Operation, RetryDecision, decide, parse_retry_after,
+    AttemptOutcome, Idempotency, Operation, RetryCounts, RetryDecision, decide, parse_retry_after,
 };

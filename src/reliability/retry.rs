@@ -16,6 +16,7 @@ use reqwest::header::HeaderValue;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub(crate) max_retries: u32,
+    pub(crate) max_throttled_retries: u32,
     pub(crate) initial_backoff: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) max_retry_after: Duration,
@@ -25,6 +26,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 3,
+            max_throttled_retries: 8,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),
@@ -33,10 +35,11 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Never retry.
+    /// Never retry, not even after a 429.
     pub fn none() -> Self {
         Self {
             max_retries: 0,
+            max_throttled_retries: 0,
             ..Self::default()
         }
     }
@@ -44,6 +47,16 @@ impl RetryPolicy {
     /// How many times a call may be retried after its first attempt (default 3).
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
+        self
+    }
+
+    /// How many times a call may be retried after 429 answers (default 8), counted apart from
+    /// [`RetryPolicy::max_retries`]: a throttled request was not processed, so repeating it is
+    /// safe for every operation, and waiting out a shared project budget can take several
+    /// tries. Each waits as the server's `Retry-After` says, or, without one, about one
+    /// rate-limit window (see the README's "Reliability").
+    pub fn max_throttled_retries(mut self, retries: u32) -> Self {
+        self.max_throttled_retries = retries;
         self
     }
 
@@ -66,9 +79,14 @@ impl RetryPolicy {
         self
     }
 
-    /// The maximum number of retries.
+    /// The maximum number of retries after errors.
     pub fn retries(&self) -> u32 {
         self.max_retries
+    }
+
+    /// The maximum number of retries after 429 answers.
+    pub fn throttled_retries(&self) -> u32 {
+        self.max_throttled_retries
     }
 
     /// The ceiling of the full-jitter backoff before retry number `retry` (1-based).
@@ -159,33 +177,69 @@ pub(crate) enum RetryWait {
     Backoff { ceiling: Duration },
     /// Exactly what the server asked for with `Retry-After`.
     ServerAsked(Duration),
+    /// After a 429 that did not say when: a random time between half of `window` and all of
+    /// it, so that the window the server counted has moved on and clients that were throttled
+    /// together do not come back together.
+    Throttled { window: Duration },
 }
 
-/// The retry decision after attempt number `attempt` (1-based) of an operation.
+/// How many attempts of a call failed so far, by budget: 429s have their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RetryCounts {
+    pub(crate) errors: u32,
+    pub(crate) throttled: u32,
+}
+
+impl RetryCounts {
+    /// Counts an attempt's outcome (a success counts as neither).
+    pub(crate) fn record(&mut self, outcome: AttemptOutcome) {
+        match outcome {
+            AttemptOutcome::Answered { status, .. } if status == StatusCode::TOO_MANY_REQUESTS => {
+                self.throttled += 1;
+            }
+            AttemptOutcome::Answered { status, .. } if status.is_success() => {}
+            _ => self.errors += 1,
+        }
+    }
+
+    /// Whether another attempt may still follow, whatever the next outcome.
+    pub(crate) fn may_retry(&self, policy: &RetryPolicy) -> bool {
+        self.errors < policy.max_retries || self.throttled < policy.max_throttled_retries
+    }
+}
+
+/// The retry decision after an attempt, given the failures counted so far (this attempt's
+/// included) and the rate-limit window a 429 without `Retry-After` is waited out for.
 ///
-/// - Nothing is retried past `policy.max_retries`, and a success is returned.
+/// - 429 is retried for every operation, up to `policy.max_throttled_retries`: a throttled
+///   request was refused before it was processed. It waits for `Retry-After` when the server
+///   sent one (a wait longer than `policy.max_retry_after` returns the error instead), and
+///   otherwise for a jittered share of `throttle_window` (at most `policy.max_retry_after`).
+/// - Everything else is retried up to `policy.max_retries`, and a success is returned.
 /// - A connection that was never made is retried for every operation: nothing reached the server.
-/// - 429 is retried for every operation: a throttled request was refused before it was processed.
 /// - Only idempotent operations retry what may have reached the application: no answer
 ///   (timeout, reset), 503, and 500/502/504.
-/// - 429 and 503 wait for `Retry-After` when the server sent it (a wait longer than
-///   `policy.max_retry_after` returns the error instead), otherwise the jittered backoff.
+/// - 503 waits for `Retry-After` when the server sent it, otherwise the jittered backoff.
 pub(crate) fn decide(
     policy: &RetryPolicy,
     idempotency: Idempotency,
     outcome: AttemptOutcome,
-    attempt: u32,
+    counts: RetryCounts,
+    throttle_window: Duration,
 ) -> RetryDecision {
-    if attempt > policy.max_retries {
+    let throttled = matches!(outcome, AttemptOutcome::Answered { status, .. } if status == StatusCode::TOO_MANY_REQUESTS);
+    if throttled && counts.throttled > policy.max_throttled_retries
+        || !throttled && counts.errors > policy.max_retries
+    {
         return RetryDecision::Return;
     }
     let backoff = RetryDecision::Retry(RetryWait::Backoff {
-        ceiling: policy.backoff_ceiling(attempt),
+        ceiling: policy.backoff_ceiling(counts.errors),
     });
-    let server_asked = |retry_after: Option<Duration>| match retry_after {
+    let server_asked = |retry_after: Option<Duration>, otherwise: RetryDecision| match retry_after {
         Some(wait) if wait > policy.max_retry_after => RetryDecision::Return,
         Some(wait) => RetryDecision::Retry(RetryWait::ServerAsked(wait)),
-        None => backoff,
+        None => otherwise,
     };
     let idempotent = idempotency == Idempotency::Idempotent;
     match outcome {
@@ -196,8 +250,13 @@ pub(crate) fn decide(
             status,
             retry_after,
         } => match status.as_u16() {
-            429 => server_asked(retry_after),
-            503 if idempotent => server_asked(retry_after),
+            429 => server_asked(
+                retry_after,
+                RetryDecision::Retry(RetryWait::Throttled {
+                    window: throttle_window.min(policy.max_retry_after),
+                }),
+            ),
+            503 if idempotent => server_asked(retry_after, backoff),
             500 | 502 | 504 if idempotent => backoff,
             _ => RetryDecision::Return,
         },
@@ -210,6 +269,7 @@ impl RetryWait {
         match self {
             RetryWait::Backoff { ceiling } => ceiling.mul_f64(random_unit()),
             RetryWait::ServerAsked(wait) => wait,
+            RetryWait::Throttled { window } => window.mul_f64(0.5 + 0.5 * random_unit()),
         }
     }
 }
@@ -250,6 +310,28 @@ mod tests {
     }
 
     const RETRY: &str = "backoff";
+    const THROTTLED: &str = "throttled";
+    /// The window a 429 without `Retry-After` is waited out for, in these tests.
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    /// The counts after `number` attempts that all came to `outcome`.
+    fn after(outcome: AttemptOutcome, number: u32) -> RetryCounts {
+        let mut counts = RetryCounts::default();
+        for _ in 0..number {
+            counts.record(outcome);
+        }
+        counts
+    }
+
+    /// The decision after the `number`th attempt in a row that came to `outcome`.
+    fn decide_after(
+        policy: &RetryPolicy,
+        idempotency: Idempotency,
+        outcome: AttemptOutcome,
+        number: u32,
+    ) -> RetryDecision {
+        decide(policy, idempotency, outcome, after(outcome, number), WINDOW)
+    }
     const RETURN: &str = "return";
 
     /// Reads a decision as the table below writes it: `return`, `backoff` or `after Ns`.
@@ -257,6 +339,10 @@ mod tests {
         match decision {
             RetryDecision::Return => RETURN.to_string(),
             RetryDecision::Retry(RetryWait::Backoff { .. }) => RETRY.to_string(),
+            RetryDecision::Retry(RetryWait::Throttled { window }) => {
+                assert_eq!(window, WINDOW);
+                THROTTLED.to_string()
+            }
             RetryDecision::Retry(RetryWait::ServerAsked(wait)) => {
                 format!("after {}s", wait.as_secs())
             }
@@ -280,7 +366,7 @@ mod tests {
             ("patchExperimentOverrides", answered(400, None), RETURN),
             ("patchExperimentOverrides", answered(401, None), RETURN),
             ("patchExperimentOverrides", answered(404, None), RETURN),
-            ("patchExperimentOverrides", answered(429, None), RETRY),
+            ("patchExperimentOverrides", answered(429, None), THROTTLED),
             (
                 "patchExperimentOverrides",
                 answered(429, Some(2)),
@@ -308,7 +394,7 @@ mod tests {
             ("createTeam", answered(200, None), RETURN),
             ("createTeam", answered(400, None), RETURN),
             ("createTeam", answered(401, None), RETURN),
-            ("createTeam", answered(429, None), RETRY),
+            ("createTeam", answered(429, None), THROTTLED),
             ("createTeam", answered(429, Some(2)), "after 2s"),
             ("createTeam", answered(429, Some(61)), RETURN),
             ("createTeam", answered(500, None), RETURN),
@@ -321,7 +407,7 @@ mod tests {
         let policy = RetryPolicy::default();
         for (name, outcome, expected) in table {
             let idempotency = operation(name).idempotency;
-            let got = describe(decide(&policy, idempotency, *outcome, 1));
+            let got = describe(decide_after(&policy, idempotency, *outcome, 1));
             assert_eq!(&got, expected, "{name} after {outcome:?}");
         }
         // Every operation appears in the table with every kind of outcome.
@@ -349,17 +435,73 @@ mod tests {
         let policy = RetryPolicy::default().max_retries(2);
         for idempotency in [Idempotent, NotIdempotent] {
             assert_ne!(
-                decide(&policy, idempotency, ConnectFailed, 2),
+                decide_after(&policy, idempotency, ConnectFailed, 2),
                 RetryDecision::Return
             );
             assert_eq!(
-                decide(&policy, idempotency, ConnectFailed, 3),
+                decide_after(&policy, idempotency, ConnectFailed, 3),
                 RetryDecision::Return
             );
             assert_eq!(
-                decide(&RetryPolicy::none(), idempotency, answered(429, None), 1),
+                decide_after(&RetryPolicy::none(), idempotency, answered(429, None), 1),
                 RetryDecision::Return
             );
+        }
+    }
+
+    #[test]
+    fn throttled_attempts_have_their_own_budget() {
+        let policy = RetryPolicy::default()
+            .max_retries(1)
+            .max_throttled_retries(3);
+        let throttled = answered(429, None);
+        // Three 429s are waited out even though errors allow one retry...
+        assert_ne!(
+            decide_after(&policy, Idempotent, throttled, 3),
+            RetryDecision::Return
+        );
+        assert_eq!(
+            decide_after(&policy, Idempotent, throttled, 4),
+            RetryDecision::Return
+        );
+        // ...and 429s do not use up the error budget, nor errors the 429 budget.
+        let mut counts = after(throttled, 3);
+        counts.record(answered(503, None));
+        assert_ne!(
+            decide(&policy, Idempotent, answered(503, None), counts, WINDOW),
+            RetryDecision::Return
+        );
+        counts.record(answered(503, None));
+        assert_eq!(
+            decide(&policy, Idempotent, answered(503, None), counts, WINDOW),
+            RetryDecision::Return
+        );
+        assert!(after(throttled, 3).may_retry(&policy.clone().max_throttled_retries(4)));
+        assert!(!RetryCounts::default().may_retry(&RetryPolicy::none()));
+    }
+
+    #[test]
+    fn waits_after_a_429_without_retry_after_fit_the_window_and_are_spread() {
+        let policy = RetryPolicy::default();
+        let wait = match decide_after(&policy, Idempotent, answered(429, None), 1) {
+            RetryDecision::Retry(wait) => wait,
+            other => panic!("{other:?}"),
+        };
+        let waits: Vec<Duration> = (0..200).map(|_| wait.duration()).collect();
+        assert!(
+            waits.iter().all(|w| *w >= WINDOW / 2 && *w < WINDOW),
+            "between half the window and the window"
+        );
+        let distinct: std::collections::BTreeSet<u128> =
+            waits.iter().map(Duration::as_millis).collect();
+        assert!(distinct.len() > 50, "spread by jitter: {}", distinct.len());
+        // Never longer than max_retry_after.
+        let short = RetryPolicy::default().max_retry_after(Duration::from_secs(3));
+        match decide_after(&short, Idempotent, answered(429, None), 1) {
+            RetryDecision::Retry(RetryWait::Throttled { window }) => {
+                assert_eq!(window, Duration::from_secs(3));
+            }
+            other => panic!("{other:?}"),
         }
     }
 
@@ -368,7 +510,7 @@ mod tests {
         let policy = RetryPolicy::default()
             .initial_backoff(Duration::from_millis(100))
             .max_backoff(Duration::from_millis(350));
-        let ceiling = |attempt| match decide(&policy, Idempotent, NoAnswer, attempt) {
+        let ceiling = |attempt| match decide_after(&policy, Idempotent, NoAnswer, attempt) {
             RetryDecision::Retry(RetryWait::Backoff { ceiling }) => ceiling,
             other => panic!("{other:?}"),
         };
@@ -397,7 +539,9 @@ mod tests {
     fn default_retry_policy() {
         let policy = RetryPolicy::default();
         assert_eq!(policy.retries(), 3);
+        assert_eq!(policy.throttled_retries(), 8);
         assert_eq!(RetryPolicy::none().retries(), 0);
+        assert_eq!(RetryPolicy::none().throttled_retries(), 0);
     }
 
     #[test]

@@ -19,6 +19,7 @@ USAGE:
     cargo xtask check [--root DIR] [--upstream PATH]
     cargo xtask lint [--root DIR]
     cargo xtask bench [--report] [--quick]
+    cargo xtask simulate [--report]
 
 COMMANDS:
     generate   Write every derived artifact (deterministic bytes, LF, trailing newline):
@@ -49,6 +50,11 @@ COMMANDS:
                minimum the limits allow, peak heap). --report also writes the tables to
                target/bench/report.json and target/bench/large_update.json; --quick runs
                fewer requests and skips the million.
+    simulate   Run benches/shared_budget.rs: 1, 2, 4 and 8 independent clients on one
+               scaled-down project budget that answers 429 without Retry-After; for each,
+               the calls that failed, the share of requests throttled and the throughput
+               as a fraction of the budget. --report also writes
+               target/bench/shared_budget.json.
 
 OPTIONS:
     --root DIR        The repository to work on (default: this workspace)
@@ -95,7 +101,9 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--upstream" => {
                 upstream = Some(PathBuf::from(args.next().ok_or("--upstream needs a path")?))
             }
-            "generate" | "check" | "lint" | "bench" if command.is_none() => command = Some(arg),
+            "generate" | "check" | "lint" | "bench" | "simulate" if command.is_none() => {
+                command = Some(arg)
+            }
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
@@ -133,6 +141,7 @@ fn main() -> ExitCode {
         "check" => check(&options.root, options.upstream.as_deref()),
         "lint" => lint::run(&options.root),
         "bench" => bench::run(&options.root, options.report, options.quick),
+        "simulate" => bench::simulate(&options.root, options.report),
         _ => ExitCode::from(EXIT_USAGE),
     }
 }
