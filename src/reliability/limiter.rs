@@ -1,6 +1,7 @@
 //! The client-side limiter for the vendor's mutation rate limits, shared by a client's clones.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -92,6 +93,9 @@ pub(crate) struct Limiter {
     /// period what a 429 without `Retry-After` is waited out for.
     shortest: Option<(u32, Duration)>,
     adaptive: bool,
+    /// Whether the share is below 1 after a cut: lets every success in the common case (never
+    /// throttled) skip the lock.
+    climbing: AtomicBool,
     state: Mutex<LimiterState>,
     changed: Notify,
 }
@@ -146,6 +150,7 @@ impl Limiter {
             longest,
             shortest,
             adaptive: limit.adaptive,
+            climbing: AtomicBool::new(false),
             state: Mutex::new(LimiterState {
                 in_flight: 0,
                 completed: VecDeque::new(),
@@ -206,6 +211,7 @@ impl Limiter {
         state.after_cut = peak * CUT;
         state.share = (state.after_cut / f64::from(requests)).max(MIN_SHARE);
         state.last_cut = Some(now);
+        self.climbing.store(state.share < 1.0, Ordering::Relaxed);
         tracing::debug!(
             share = state.share,
             requests_per_window = admitted(requests, state.share),
@@ -219,7 +225,7 @@ impl Limiter {
     /// curve in time since the last cut (fast while far below the allowance that was cut, flat
     /// near it, then probing above), never above the windows themselves.
     pub(crate) fn accepted(&self) {
-        if !self.adaptive {
+        if !self.adaptive || !self.climbing.load(Ordering::Relaxed) {
             return;
         }
         let Some((requests, period)) = self.shortest else {
@@ -244,6 +250,7 @@ impl Limiter {
             let allowance = scale * (windows - k).powi(3) + state.before_cut;
             let before = admitted(requests, state.share);
             state.share = (allowance / f64::from(requests)).clamp(state.share, 1.0);
+            self.climbing.store(state.share < 1.0, Ordering::Relaxed);
             let after = admitted(requests, state.share);
             (after != before).then_some((after, state.share))
         };
