@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::json;
 use statsig_console::{Client, RateLimit};
 
@@ -50,6 +49,10 @@ unsafe impl GlobalAlloc for PeakAllocator {
 
 #[global_allocator]
 static GLOBAL: PeakAllocator = PeakAllocator;
+
+#[path = "support/canned_server.rs"]
+mod canned_server;
+use canned_server::start_server;
 
 const KEY: &str = "console-bench-key-0123456789";
 
@@ -89,56 +92,15 @@ fn minimum_time(requests: usize, limit: &RateLimit) -> Duration {
     sent.last().copied().unwrap_or_default()
 }
 
-/// A server on its own thread that reads each request whole and answers a small PATCH answer.
-fn start_server() -> SocketAddr {
+/// The canned server, answering every PATCH with a small answer: what the update's last
+/// request decodes.
+fn start_patch_server() -> SocketAddr {
     let answer = Bytes::from(
         json!({"message": "Experiment overrides updated successfully.",
                "data": {"overrides": [], "userIDOverrides": [{"groupID": "Test", "ids": ["user_0000000"]}]}})
         .to_string(),
     );
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            sender
-                .send(listener.local_addr().expect("address"))
-                .expect("send address");
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let answer = answer.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |request: hyper::Request<hyper::body::Incoming>| {
-                            let answer = answer.clone();
-                            async move {
-                                let _ = request.into_body().collect().await;
-                                let mut response = hyper::Response::new(Full::new(answer));
-                                response.headers_mut().insert(
-                                    "content-type",
-                                    hyper::header::HeaderValue::from_static("application/json"),
-                                );
-                                Ok::<_, std::convert::Infallible>(response)
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    receiver
-        .recv()
-        .expect("the server thread reports its address")
+    start_server(answer, Bytes::new())
 }
 
 struct Outcome {
@@ -187,7 +149,7 @@ fn main() {
         .build()
         .expect("client runtime");
     let outcomes = runtime.block_on(async {
-        let address = start_server();
+        let address = start_patch_server();
         let sizes: &[usize] = if quick {
             &[100_000]
         } else {

@@ -125,13 +125,24 @@ impl Client {
         let refused = validate::experiment_id(experiment_id)
             .and_then(|()| validate::experiment_overrides(&update))
             .err();
+        self.patch(experiment_id, update, CallRecord::default(), refused)
+    }
+
+    /// The PATCH call of the generated client, run under `record`, its answer decoded.
+    fn patch(
+        &self,
+        experiment_id: &str,
+        update: ExperimentOverrides,
+        record: CallRecord,
+        refused: Option<Error>,
+    ) -> impl Future<Output = Result<ExperimentOverrides, Error>> + Send + '_ {
         let call = self
             .generated
             .patch_experiment_overrides()
             .id(experiment_id)
             .body(update)
             .send();
-        transport::record_call(CallRecord::default(), call, refused, |result, record| {
+        transport::record_call(record, call, refused, |result, record| {
             self.finish(result, record.last_response)
                 .map(|response| response.data)
         })
@@ -183,17 +194,12 @@ impl Client {
         update: ExperimentOverrides,
         reserved_slot: Option<Permit>,
     ) -> impl Future<Output = Result<ExperimentOverrides, Error>> + Send + '_ {
-        let call = self
-            .generated
-            .patch_experiment_overrides()
-            .id(experiment_id)
-            .body(update)
-            .send();
-        let record = CallRecord::paced(reserved_slot, false);
-        transport::record_call(record, call, None, |result, record| {
-            self.finish(result, record.last_response)
-                .map(|response| response.data)
-        })
+        self.patch(
+            experiment_id,
+            update,
+            CallRecord::paced(reserved_slot, false),
+            None,
+        )
     }
 
     /// As [`Client::patch_paced`], but the success answer is only checked for its status and
