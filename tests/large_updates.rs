@@ -316,6 +316,7 @@ async fn fifty_thousand_ids_under_matching_limits_meet_no_429() {
 
     assert_eq!(all.user_id_overrides[0].ids.len(), 50_000);
     assert_eq!(console.journal().len(), 50);
+    assert_eq!(console.throttled(), 0, "no request met a full window");
 }
 
 #[tokio::test]

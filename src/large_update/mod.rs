@@ -406,6 +406,9 @@ impl Client {
     /// request's worth at a time, so an iterator over a file or a database cursor is never
     /// held whole; see [`AddUserIds`] for the environment, unit type and other options.
     ///
+    /// The iterator is advanced on the task that awaits the update: one that blocks (a slow
+    /// pipe) holds that task while it does, so prefer a multi-threaded runtime for such input.
+    ///
     /// ```no_run
     /// # async fn run(client: statsig_console::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use std::io::BufRead;
