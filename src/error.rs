@@ -313,7 +313,9 @@ pub(crate) fn from_generated<E: std::fmt::Debug>(
     let redact = |text: String| context.api_key.redact(text);
     match (error, last) {
         (Generated::InvalidRequest(message), _) => Error::invalid_input("request", message),
-        // Only the transport's `pre` hook makes custom errors: no rate-limit slot in time.
+        // The transport's hooks make two custom errors: `pre`'s (no rate-limit slot before the
+        // deadline) and `post`'s (a success answer discarded on request, which the facade reads
+        // from its call record before it ever maps an error). Only the first reaches here.
         (Generated::Custom(_), _) => Error::DeadlineExceeded {
             limit: context.call_timeout,
             attempts: 0,
