@@ -11,7 +11,9 @@ use crate::config::{ClientBuilder, ENV_API_KEY, ENV_BASE_URL};
 use crate::error::{self, ErrorContext, LastResponse};
 use crate::reliability::Permit;
 use crate::transport::CallRecord;
-use crate::types::{ErrorResponse, ExperimentOverrides, Team, TeamCreate};
+use crate::types::{
+    ErrorResponse, ExperimentOverrides, ExperimentOverridesResponse, Team, TeamCreate,
+};
 use crate::{Error, generated, transport, validate};
 
 /// A client for the Statsig Console API.
@@ -128,6 +130,25 @@ impl Client {
         self.patch(experiment_id, update, CallRecord::default(), refused)
     }
 
+    /// The generated client's PATCH call, built and not yet run.
+    fn patch_call(
+        &self,
+        experiment_id: &str,
+        update: ExperimentOverrides,
+    ) -> impl Future<
+        Output = Result<
+            ResponseValue<ExperimentOverridesResponse>,
+            progenitor_client::Error<ErrorResponse>,
+        >,
+    > + Send
+    + '_ {
+        self.generated
+            .patch_experiment_overrides()
+            .id(experiment_id)
+            .body(update)
+            .send()
+    }
+
     /// The PATCH call of the generated client, run under `record`, its answer decoded.
     fn patch(
         &self,
@@ -136,12 +157,7 @@ impl Client {
         record: CallRecord,
         refused: Option<Error>,
     ) -> impl Future<Output = Result<ExperimentOverrides, Error>> + Send + '_ {
-        let call = self
-            .generated
-            .patch_experiment_overrides()
-            .id(experiment_id)
-            .body(update)
-            .send();
+        let call = self.patch_call(experiment_id, update);
         transport::record_call(record, call, refused, |result, record| {
             self.finish(result, record.last_response)
                 .map(|response| response.data)
@@ -210,12 +226,7 @@ impl Client {
         update: ExperimentOverrides,
         reserved_slot: Option<Permit>,
     ) -> impl Future<Output = Result<(), Error>> + Send + '_ {
-        let call = self
-            .generated
-            .patch_experiment_overrides()
-            .id(experiment_id)
-            .body(update)
-            .send();
+        let call = self.patch_call(experiment_id, update);
         let record = CallRecord::paced(reserved_slot, true);
         transport::record_call(record, call, None, |result, record| {
             if record.answer_discarded {

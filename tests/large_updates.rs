@@ -210,10 +210,10 @@ async fn an_update_completes_through_503_answers() {
         .build()
         .unwrap();
     // The first request answers, then two 503s hit whichever requests come next.
-    console.inject(Fault::delay(Duration::ZERO).on(MockOperation::PatchExperimentOverrides));
     console.inject(
         Fault::status(503, "Service temporarily unavailable.")
             .on(MockOperation::PatchExperimentOverrides)
+            .after(1)
             .times(2),
     );
 
@@ -233,13 +233,9 @@ async fn a_failure_stops_the_update_and_says_what_was_applied() {
     let console = fake().await;
     let client = console.client();
     console.inject(
-        Fault::delay(Duration::ZERO)
-            .on(MockOperation::PatchExperimentOverrides)
-            .times(2),
-    );
-    console.inject(
         Fault::status(404, "Experiment checkout_flow not found.")
             .on(MockOperation::PatchExperimentOverrides)
+            .after(2)
             .times(100),
     );
 

@@ -372,13 +372,9 @@ async fn failures_exit_with_the_documented_codes() {
 async fn a_fault_from_the_third_request_on_exits_6_with_the_applied_count() {
     let console = fake().await;
     console.inject(
-        Fault::delay(Duration::ZERO)
-            .on(MockOperation::PatchExperimentOverrides)
-            .times(2),
-    );
-    console.inject(
         Fault::status(404, "Experiment checkout_flow not found.")
             .on(MockOperation::PatchExperimentOverrides)
+            .after(2)
             .times(1000),
     );
     let file = ids_file(5000);

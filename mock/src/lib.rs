@@ -124,11 +124,12 @@ pub enum FaultAction {
     TruncateBody,
 }
 
-/// A scripted fault for the next `times` matching requests.
+/// A scripted fault for the next `times` matching requests (after the first `after`).
 #[derive(Debug, Clone)]
 pub struct Fault {
     operation: MockOperation,
     action: FaultAction,
+    after: usize,
     times: usize,
 }
 
@@ -167,6 +168,7 @@ impl Fault {
         Fault {
             operation: MockOperation::Any,
             action,
+            after: 0,
             times: 1,
         }
     }
@@ -182,6 +184,13 @@ impl Fault {
     /// Applies only to this operation (default: every request).
     pub fn on(mut self, operation: MockOperation) -> Fault {
         self.operation = operation;
+        self
+    }
+
+    /// Lets the next `requests` matching requests through untouched first (default 0): "from
+    /// the third request on" is `.after(2)`. Faults scripted after this one wait behind it.
+    pub fn after(mut self, requests: usize) -> Fault {
+        self.after = requests;
         self
     }
 

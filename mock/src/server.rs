@@ -329,6 +329,10 @@ fn take_fault(
     };
     let index = faults.iter().position(matches)?;
     let fault = &mut faults[index];
+    if fault.after > 0 {
+        fault.after -= 1;
+        return None;
+    }
     fault.times -= 1;
     let action = fault.action.clone();
     if fault.times == 0 {

@@ -449,6 +449,35 @@ async fn scripted_status_faults_apply_to_the_next_matching_requests() {
 }
 
 #[tokio::test]
+async fn a_fault_after_n_lets_that_many_matching_requests_through_first() {
+    let console = console().await;
+    console.inject(
+        Fault::status(404, "Experiment checkout_flow not found.")
+            .on(MockOperation::PatchExperimentOverrides)
+            .after(2)
+            .times(1),
+    );
+    let client = console.client();
+    // A Create Team does not count towards a PATCH fault's `after`.
+    client.create_team(sample_team()).await.unwrap();
+    for _ in 0..2 {
+        client
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
+            .await
+            .unwrap();
+    }
+    let err = client
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404), "{err:?}");
+    client
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_delay_fault_processes_then_answers_late() {
     let console = console().await;
     console.inject(Fault::delay(Duration::from_secs(2)));

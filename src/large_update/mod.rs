@@ -158,16 +158,19 @@ impl<'a> ApplyOverrides<'a> {
     /// The request bodies the update would send, in order, without sending anything: for dry
     /// runs and inspection. Fails as the update would before its first request.
     pub fn requests(self) -> Result<impl Iterator<Item = ExperimentOverrides> + Send, Error> {
-        validate::experiment_id(&self.experiment_id)?;
-        validate::override_types(&self.update)?;
-        let ids_per_request = self.options.ids_per_request()?;
+        let ids_per_request = self.check()?;
         Ok(Splitter::whole(self.update, ids_per_request).map(|planned| planned.body))
     }
 
-    async fn run(self) -> Result<ExperimentOverrides, Error> {
+    /// The checks made before the first request; the splitting they allow.
+    fn check(&self) -> Result<IdsPerRequest, Error> {
         validate::experiment_id(&self.experiment_id)?;
         validate::override_types(&self.update)?;
-        let ids_per_request = self.options.ids_per_request()?;
+        self.options.ids_per_request()
+    }
+
+    async fn run(self) -> Result<ExperimentOverrides, Error> {
+        let ids_per_request = self.check()?;
         let concurrency = self
             .options
             .concurrency(self.client.config().limiter.as_deref())?;
