@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
-use reqwest::header::RETRY_AFTER;
+use reqwest::header::{HeaderName, RETRY_AFTER};
 use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -28,8 +28,9 @@ use crate::reliability::{
     VENDOR_SHORT_WINDOW, decide, parse_retry_after,
 };
 
-/// The response header whose value the tracing span records as `request_id`.
-const REQUEST_ID: &str = "x-request-id";
+/// The response header whose value the tracing span records as `request_id`. A `HeaderName`
+/// rather than a `&str`, which the lookup would parse again on every response.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// What `pre` answers when the deadline passes before a rate-limit slot is free.
 const NO_SLOT_BEFORE_DEADLINE: &str =
     "the call's deadline passed while waiting for a rate-limit slot; nothing was sent";
@@ -250,22 +251,22 @@ impl ClientHooks<ClientConfig> for generated::Client {
                 };
                 attempt += 1;
                 call.span.record("attempt", attempt);
-                let sent_at = Instant::now();
+                // The first attempt starts with the call: one clock read serves both.
+                let sent_at = if attempt == 1 {
+                    started
+                } else {
+                    Instant::now()
+                };
                 let sending;
                 (sending, to_send) = start_attempt(
                     self,
                     config,
                     request,
                     &call,
+                    sent_at,
                     counts.may_retry(&config.retry),
                 );
-                let (result, retry_after) = match sending.await {
-                    Ok(response) => match buffer_body(config, &call.span, response).await {
-                        Ok((response, retry_after)) => (Ok(response), retry_after),
-                        Err(error) => (Err(error), None),
-                    },
-                    Err(error) => (Err(error), None),
-                };
+                let (result, retry_after) = answer(config, &call.span, sending).await;
                 let outcome = observe(&call.span, started, &result, retry_after);
                 if let Some(limiter) = &config.limiter {
                     adapt(limiter, outcome, sent_at);
@@ -350,6 +351,28 @@ fn begin_call(
     (request, call)
 }
 
+/// Waits for an attempt's response and reads its body (see [`buffer_body`]): the answer and
+/// its `Retry-After`. An `async fn` of its own so that `exec`'s future holds one of these at a
+/// time, not also the finished send's result beside the body read (rustc keeps a `match`
+/// scrutinee's room for the whole `match`).
+async fn answer(
+    config: &ClientConfig,
+    span: &tracing::Span,
+    sending: impl Future<Output = reqwest::Result<reqwest::Response>>,
+) -> (
+    reqwest::Result<reqwest::Response>,
+    Option<std::time::Duration>,
+) {
+    let response = match sending.await {
+        Ok(response) => response,
+        Err(error) => return (Err(error), None),
+    };
+    match buffer_body(config, span, response).await {
+        Ok((response, retry_after)) => (Ok(response), retry_after),
+        Err(error) => (Err(error), None),
+    }
+}
+
 /// Tells the limiter how the server took a request sent at `sent_at`: a 429 lowers the rate
 /// the client allows itself, a success lets it climb back.
 fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
@@ -362,7 +385,7 @@ fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
     }
 }
 
-/// Starts an attempt: sends `request` and returns its response future, with a copy of the
+/// Starts an attempt at `now`: sends `request` and returns its response future, with a copy of the
 /// request for the next attempt when one may follow (the URL and headers copied, the
 /// serialized body shared; a body that cannot be copied, a stream, gets no retry).
 /// Takes the request by value for the reason given at [`begin_call`].
@@ -371,13 +394,14 @@ fn start_attempt(
     config: &ClientConfig,
     mut request: reqwest::Request,
     call: &Call,
+    now: Instant,
     may_retry: bool,
 ) -> (
     impl Future<Output = reqwest::Result<reqwest::Response>> + use<>,
     Option<reqwest::Request>,
 ) {
     let next_request = if may_retry { request.try_clone() } else { None };
-    set_attempt_timeout(config, &mut request, call.deadline);
+    set_attempt_timeout(config, &mut request, call.deadline, now);
     trace_request(config, &request);
     let _ = record_last_response(None);
     let sending = client
@@ -391,10 +415,13 @@ fn start_attempt(
 /// deadline. When the HTTP client applies the configured timeout itself (the one this crate
 /// builds does) and it fits, the request carries none: a per-request timeout costs reqwest an
 /// allocation of per-request settings on every attempt.
-fn set_attempt_timeout(config: &ClientConfig, request: &mut reqwest::Request, deadline: Instant) {
-    let timeout = config
-        .timeout
-        .min(deadline.saturating_duration_since(Instant::now()));
+fn set_attempt_timeout(
+    config: &ClientConfig,
+    request: &mut reqwest::Request,
+    deadline: Instant,
+    now: Instant,
+) {
+    let timeout = config.timeout.min(deadline.saturating_duration_since(now));
     if config.http_built_here && timeout == config.timeout {
         if request.timeout().is_some() {
             *request.timeout_mut() = None;
@@ -411,7 +438,10 @@ fn observe(
     result: &reqwest::Result<reqwest::Response>,
     retry_after: Option<std::time::Duration>,
 ) -> AttemptOutcome {
-    span.record("duration_ms", started.elapsed().as_millis() as u64);
+    // Without a subscriber that wants the span, the clock read is skipped.
+    if !span.is_disabled() {
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+    }
     match result {
         Ok(response) => {
             span.record("status", response.status().as_u16());
@@ -442,6 +472,13 @@ async fn wait_for_retry(
 /// generated code then decodes the buffered copy. Also returns the answer's `Retry-After`,
 /// read here once for the retry decision and the call record.
 ///
+/// A `200 OK` whose declared length fits the limit is the exception: it goes to the generated
+/// code unread, which reads it with the same bound (hyper stops at `Content-Length`) and the
+/// same attempt timeout, and whose decode error carries the body should it not decode. No
+/// retry follows a `200` in any case, and handing it on saves copying it into a new response.
+/// The one difference: a connection lost in the middle of such a body ends the call with a
+/// transport error rather than a retry, as the change was made either way.
+///
 /// Not an `async fn`, for the reason given at `exec`.
 fn buffer_body<'a>(
     config: &'a ClientConfig,
@@ -450,7 +487,7 @@ fn buffer_body<'a>(
 ) -> impl Future<Output = reqwest::Result<(reqwest::Response, Option<std::time::Duration>)>> + 'a {
     let status = response.status();
     // The status alone first, so a failure while reading the body still reports it.
-    let _ = record_last_response(Some(LastResponse {
+    let facade_call = record_last_response(Some(LastResponse {
         status,
         retry_after: None,
         body: Bytes::new(),
@@ -458,7 +495,7 @@ fn buffer_body<'a>(
     }));
     if let Some(id) = response
         .headers()
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
     {
         span.record("request_id", id);
@@ -466,7 +503,20 @@ fn buffer_body<'a>(
     // A success answer the caller discards is read to its end, so the connection can be
     // reused, and not kept: its size does not matter, and `max_response_bytes` does not apply.
     let keep_body = !(status.is_success() && discards_success_body());
+    let hand_on_unread = keep_body
+        && status == reqwest::StatusCode::OK
+        && response
+            .content_length()
+            .is_some_and(|length| length <= config.max_response_bytes as u64)
+        && !tracing::enabled!(tracing::Level::TRACE);
+    if hand_on_unread && facade_call {
+        // A facade call returns only the decoded body; see `rebuild_response`.
+        *response.headers_mut() = reqwest::header::HeaderMap::new();
+    }
     async move {
+        if hand_on_unread {
+            return Ok((response, None));
+        }
         let (body, truncated) = if keep_body {
             read_body(&mut response, config.max_response_bytes).await?
         } else {
