@@ -97,6 +97,66 @@ async fn patch_sends_the_exact_request() {
     );
 }
 
+/// The generated builders start without a body and build the default one only where it is read
+/// (`statsig-console-codegen` defers it): an unset body is still refused with progenitor's own
+/// message before anything is sent, and `body_map` still starts from an empty body builder or
+/// edits the body already set.
+#[tokio::test]
+async fn raw_builders_keep_their_body_semantics() {
+    use statsig_console::types::{UserIdOverride, builder};
+
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .respond_with(overrides_response(
+            serde_json::to_value(sample_overrides()).unwrap(),
+        ))
+        .mount(&server)
+        .await;
+    let client = client_for(&server.uri());
+
+    let unset = client.raw().create_team().send().await.unwrap_err();
+    assert!(
+        matches!(&unset, statsig_console::raw::Error::InvalidRequest(message)
+            if message.starts_with("no value supplied for ")),
+        "{unset:?}"
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    let ids = UserIdOverride::builder()
+        .group_id("Test")
+        .ids(vec!["user_1".to_string()]);
+    client
+        .raw()
+        .patch_experiment_overrides()
+        .id("from_nothing")
+        .body_map(|body: builder::ExperimentOverrides| {
+            body.overrides(vec![])
+                .user_id_overrides(vec![ids.try_into().unwrap()])
+        })
+        .send()
+        .await
+        .unwrap();
+    client
+        .raw()
+        .patch_experiment_overrides()
+        .id("edited")
+        .body(sample_overrides())
+        .body_map(|body| body.overrides(vec![]))
+        .send()
+        .await
+        .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        body_json(&requests[0]),
+        json!({"overrides": [], "userIDOverrides": [{"groupID": "Test", "ids": ["user_1"]}]})
+    );
+    let mut edited = serde_json::to_value(sample_overrides()).unwrap();
+    edited["overrides"] = json!([]);
+    assert_eq!(body_json(&requests[1]), edited);
+}
+
 /// A `reqwest::Client` the user brings has none of the crate's defaults: the hook adds the
 /// vendor's headers to each request instead, and the wire shows the same set.
 #[tokio::test]

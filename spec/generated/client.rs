@@ -1986,7 +1986,7 @@ pub mod builder {
             Self {
                 client: client,
                 id: Err("id was not initialized".to_string()),
-                body: Ok(::std::default::Default::default()),
+                body: Err(::std::string::String::new()),
             }
         }
         pub fn id<V>(mut self, value: V) -> Self
@@ -2022,7 +2022,7 @@ pub mod builder {
                 types::builder::ExperimentOverrides,
             ) -> types::builder::ExperimentOverrides,
         {
-            self.body = self.body.map(f);
+            self.body = body_or_default(self.body).map(f);
             self
         }
         ///Sends a `PATCH` request to `/console/v1/experiments/{id}/overrides`
@@ -2034,7 +2034,7 @@ pub mod builder {
         > {
             let Self { client, id, body } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let body = body
+            let body = body_or_default(body)
                 .and_then(|v| {
                     types::ExperimentOverrides::try_from(v).map_err(|e| e.to_string())
                 })
@@ -2108,7 +2108,7 @@ pub mod builder {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
-                body: Ok(::std::default::Default::default()),
+                body: Err(::std::string::String::new()),
             }
         }
         pub fn body<V>(mut self, value: V) -> Self
@@ -2130,7 +2130,7 @@ pub mod builder {
                 types::builder::TeamCreate,
             ) -> types::builder::TeamCreate,
         {
-            self.body = self.body.map(f);
+            self.body = body_or_default(self.body).map(f);
             self
         }
         ///Sends a `POST` request to `/console/v1/users/teams`
@@ -2141,7 +2141,7 @@ pub mod builder {
             Error<types::ErrorResponse>,
         > {
             let Self { client, body } = self;
-            let body = body
+            let body = body_or_default(body)
                 .and_then(|v| types::TeamCreate::try_from(v).map_err(|e| e.to_string()))
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/console/v1/users/teams", client.baseurl,);
@@ -2189,6 +2189,16 @@ pub mod builder {
                 }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
+        }
+    }
+    /// A body left unset (the empty error `new()` starts with) is the body type's default
+    /// builder, built only here, where it is read.
+    fn body_or_default<B: ::std::default::Default>(
+        body: ::std::result::Result<B, ::std::string::String>,
+    ) -> ::std::result::Result<B, ::std::string::String> {
+        match body {
+            Err(unset) if unset.is_empty() => Ok(B::default()),
+            body => body,
         }
     }
 }
