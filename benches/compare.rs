@@ -246,9 +246,20 @@ where
     }
 }
 
-fn median(mut samples: Vec<Sample>) -> Sample {
-    samples.sort_by_key(|sample| sample.cpu);
-    samples[samples.len() / 2]
+/// Each figure's own median over the rounds: a round slowed by the machine's other work moves
+/// its wall time and its CPU time apart, so one round's figures together are not the typical
+/// ones.
+fn median(samples: Vec<Sample>) -> Sample {
+    fn middle<T: Ord + Copy>(mut values: Vec<T>) -> T {
+        values.sort_unstable();
+        values[values.len() / 2]
+    }
+    Sample {
+        wall: middle(samples.iter().map(|sample| sample.wall).collect()),
+        cpu: middle(samples.iter().map(|sample| sample.cpu).collect()),
+        bytes: middle(samples.iter().map(|sample| sample.bytes).collect()),
+        requests: samples[0].requests,
+    }
 }
 
 struct Row {
@@ -297,7 +308,7 @@ fn main() {
 }
 
 async fn run(config: Config) {
-    let rounds = if config.quick { 3 } else { 7 };
+    let rounds = if config.quick { 3 } else { 9 };
     let per_round: u64 = if config.quick { 300 } else { 2000 };
     let payload_calls: u64 = if config.quick { 2 } else { 6 };
 
