@@ -127,6 +127,21 @@ const CUBIC_C: f64 = 0.4;
 /// The smallest share; a window still admits at least one request.
 const MIN_SHARE: f64 = 0.01;
 
+/// Whether a request completed at `done` no longer counts, at `now`, in a window of `period`.
+fn left_window(done: Instant, now: Instant, period: Duration) -> bool {
+    now.checked_sub(period).is_some_and(|start| done <= start)
+}
+
+/// The index of the first completion, in time order, that still counts at `now` in a window
+/// of `period`. Compares with the window's start, computed once: this runs on every request
+/// over as many completions as the longest window holds.
+fn first_in_window(completed: &VecDeque<Instant>, now: Instant, period: Duration) -> usize {
+    match now.checked_sub(period) {
+        Some(start) => completed.partition_point(|done| *done <= start),
+        None => 0,
+    }
+}
+
 /// The requests a window of `requests` admits at `share`: at least one.
 fn admitted(requests: u32, share: f64) -> usize {
     ((f64::from(requests) * share).floor() as usize).max(1)
@@ -196,9 +211,7 @@ impl Limiter {
         let before = state.share;
         // Throttled requests free their slot uncounted, so what the window holds is what the
         // server accepted (or is still answering).
-        let first_in_window = state
-            .completed
-            .partition_point(|done| now.duration_since(*done) >= period);
+        let first_in_window = first_in_window(&state.completed, now, period);
         let accepted = (state.completed.len() - first_in_window) as f64;
         let allowance = before * f64::from(requests);
         let peak = allowance.min(accepted).max(1.0);
@@ -333,7 +346,7 @@ impl Limiter {
         while state
             .completed
             .front()
-            .is_some_and(|done| now.duration_since(*done) >= self.longest)
+            .is_some_and(|done| left_window(*done, now, self.longest))
         {
             state.completed.pop_front();
         }
@@ -347,10 +360,13 @@ impl Limiter {
             } else {
                 *requests as usize
             };
-            // Completion times are pushed in order, so the window is a suffix: binary search.
-            let first_in_window = state
-                .completed
-                .partition_point(|done| now.duration_since(*done) >= *period);
+            // Completion times are pushed in order, so the window is a suffix: binary search
+            // (none for the longest window, which the pruning above left whole).
+            let first_in_window = if *period == self.longest {
+                0
+            } else {
+                first_in_window(&state.completed, now, *period)
+            };
             let recent = state.completed.len() - first_in_window;
             let used = state.in_flight as usize + recent;
             if used < limit {
