@@ -101,9 +101,11 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn new(base_url: &str, key: &str) -> Self {
-        // The one setting any production client has: a request timeout (the crate's default).
+        // What any production client sets: a request timeout (the crate's default), and a
+        // User-Agent that names it, so that both sides send the same seven headers.
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
+            .user_agent("hand-written-client/0.1.0")
             .build()
             .unwrap_or_else(|e| panic!("a reqwest client with a timeout builds: {e}"));
         Self {
