@@ -103,7 +103,17 @@ pub(crate) struct Limiter {
 #[derive(Debug)]
 struct LimiterState {
     in_flight: u32,
+    /// Completion times, oldest first; none older than the longest window.
     completed: VecDeque<Instant>,
+    /// How many completions were pruned from the front of `completed`: with it, positions in
+    /// `window_starts` stay valid as the front is pruned.
+    pruned: u64,
+    /// For each window, in `Limiter::windows` order, the position of its first completion.
+    /// Windows only move forward, so each is a cursor that steps over the completions that
+    /// left it since the last call: no search over (and no cache misses in) a long deque.
+    window_starts: Vec<u64>,
+    /// The latest instant the windows were moved to; they never move back.
+    moved_to: Option<Instant>,
     /// The share of the shortest window the client allows itself, in (0, 1]; 1 unless adaptive.
     share: f64,
     /// When the share was last cut after a 429.
@@ -127,18 +137,50 @@ const CUBIC_C: f64 = 0.4;
 /// The smallest share; a window still admits at least one request.
 const MIN_SHARE: f64 = 0.01;
 
-/// Whether a request completed at `done` no longer counts, at `now`, in a window of `period`.
-fn left_window(done: Instant, now: Instant, period: Duration) -> bool {
-    now.checked_sub(period).is_some_and(|start| done <= start)
-}
+impl LimiterState {
+    /// Moves the windows to `now` (or to the latest instant they were moved to, if later):
+    /// prunes the completions older than the longest window, and steps each window's start
+    /// over the completions that left it. Returns the instant the windows are at.
+    fn move_windows(
+        &mut self,
+        now: Instant,
+        windows: &[(u32, Duration)],
+        longest: Duration,
+    ) -> Instant {
+        let now = self.moved_to.map_or(now, |moved_to| moved_to.max(now));
+        self.moved_to = Some(now);
+        if let Some(oldest_kept) = now.checked_sub(longest) {
+            while self
+                .completed
+                .front()
+                .is_some_and(|done| *done <= oldest_kept)
+            {
+                self.completed.pop_front();
+                self.pruned += 1;
+            }
+        }
+        for (start, (_, period)) in self.window_starts.iter_mut().zip(windows) {
+            let mut position = (*start).max(self.pruned);
+            if let Some(window_start) = now.checked_sub(*period) {
+                while self
+                    .completed
+                    .get((position - self.pruned) as usize)
+                    .is_some_and(|done| *done <= window_start)
+                {
+                    position += 1;
+                }
+            }
+            *start = position;
+        }
+        now
+    }
 
-/// The index of the first completion, in time order, that still counts at `now` in a window
-/// of `period`. Compares with the window's start, computed once: this runs on every request
-/// over as many completions as the longest window holds.
-fn first_in_window(completed: &VecDeque<Instant>, now: Instant, period: Duration) -> usize {
-    match now.checked_sub(period) {
-        Some(start) => completed.partition_point(|done| *done <= start),
-        None => 0,
+    /// The index in `completed` of the first completion in window `index`, as of the last
+    /// [`LimiterState::move_windows`].
+    fn first_in_window(&self, index: usize) -> usize {
+        self.window_starts
+            .get(index)
+            .map_or(0, |start| (start.saturating_sub(self.pruned)) as usize)
     }
 }
 
@@ -149,6 +191,7 @@ fn admitted(requests: u32, share: f64) -> usize {
 
 impl Limiter {
     pub(crate) fn new(limit: RateLimit) -> Arc<Self> {
+        let window_count = limit.windows.len();
         let longest = limit
             .windows
             .iter()
@@ -169,6 +212,9 @@ impl Limiter {
             state: Mutex::new(LimiterState {
                 in_flight: 0,
                 completed: VecDeque::new(),
+                pruned: 0,
+                window_starts: vec![0; window_count],
+                moved_to: None,
                 share: 1.0,
                 last_cut: None,
                 before_cut: 0.0,
@@ -203,16 +249,20 @@ impl Limiter {
         let Some((requests, period)) = self.shortest else {
             return;
         };
-        let now = Instant::now();
         let mut state = self.lock();
+        let now = state.move_windows(Instant::now(), &self.windows, self.longest);
         if state.last_cut.is_some_and(|cut| sent_at < cut) {
             return;
         }
         let before = state.share;
         // Throttled requests free their slot uncounted, so what the window holds is what the
         // server accepted (or is still answering).
-        let first_in_window = first_in_window(&state.completed, now, period);
-        let accepted = (state.completed.len() - first_in_window) as f64;
+        let shortest_index = self
+            .windows
+            .iter()
+            .position(|window| Some(*window) == self.shortest)
+            .unwrap_or(0);
+        let accepted = (state.completed.len() - state.first_in_window(shortest_index)) as f64;
         let allowance = before * f64::from(requests);
         let peak = allowance.min(accepted).max(1.0);
         // CUBIC's fast convergence: a client cut again below its last peak gives way.
@@ -343,16 +393,10 @@ impl Limiter {
     /// `Err(Some(wait))`: a slot frees after `wait`; `Err(None)`: only a completion frees one.
     fn try_acquire(&self, now: Instant) -> Result<(), Option<Duration>> {
         let mut state = self.lock();
-        while state
-            .completed
-            .front()
-            .is_some_and(|done| left_window(*done, now, self.longest))
-        {
-            state.completed.pop_front();
-        }
+        let now = state.move_windows(now, &self.windows, self.longest);
         let mut wait: Option<Duration> = None;
         let mut blocked = false;
-        for (requests, period) in &self.windows {
+        for (index, (requests, period)) in self.windows.iter().enumerate() {
             // The share is of the shortest window, the rate: the longer ones bound the total,
             // and cutting them would hold a throttled client back for their whole length.
             let limit = if self.shortest == Some((*requests, *period)) {
@@ -360,13 +404,7 @@ impl Limiter {
             } else {
                 *requests as usize
             };
-            // Completion times are pushed in order, so the window is a suffix: binary search
-            // (none for the longest window, which the pruning above left whole).
-            let first_in_window = if *period == self.longest {
-                0
-            } else {
-                first_in_window(&state.completed, now, *period)
-            };
+            let first_in_window = state.first_in_window(index);
             let recent = state.completed.len() - first_in_window;
             let used = state.in_flight as usize + recent;
             if used < limit {
@@ -473,6 +511,58 @@ mod tests {
         let secs: Vec<u64> = sent.iter().map(|d| d.as_secs()).collect();
         // Two at once, the third a second later, then the 10 s window binds.
         assert_eq!(secs, vec![0, 0, 1, 10, 10]);
+    }
+
+    /// The windows' cursors against a direct count: over a long irregular run through three
+    /// windows, no admission finds a window full, and the completions kept are exactly those
+    /// of the longest window.
+    #[tokio::test(start_paused = true)]
+    async fn every_window_holds_over_a_long_irregular_run() {
+        let windows = [
+            (3, Duration::from_secs(1)),
+            (7, Duration::from_secs(5)),
+            (20, Duration::from_secs(30)),
+        ];
+        let limiter = Limiter::new(windows.iter().fold(RateLimit::new(), |limit, (n, period)| {
+            limit.window(*n, *period)
+        }));
+        let mut admitted: Vec<Instant> = Vec::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..300 {
+            let permit = limiter
+                .acquire_until(Instant::now() + Duration::from_secs(600))
+                .await
+                .unwrap();
+            let now = Instant::now();
+            for (requests, period) in windows {
+                let in_window = admitted
+                    .iter()
+                    .filter(|at| now.duration_since(**at) < period)
+                    .count();
+                assert!(in_window < requests as usize, "{period:?} full at {now:?}");
+            }
+            admitted.push(now);
+            drop(permit);
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            tokio::time::sleep(Duration::from_millis(seed % 700)).await;
+        }
+        let now = Instant::now();
+        let in_longest = admitted
+            .iter()
+            .filter(|at| now.duration_since(**at) < Duration::from_secs(30))
+            .count();
+        let mut state = limiter.lock();
+        state.move_windows(now, &limiter.windows, limiter.longest);
+        assert_eq!(state.completed.len(), in_longest);
+        assert_eq!(
+            state.completed.len() - state.first_in_window(0),
+            admitted
+                .iter()
+                .filter(|at| now.duration_since(**at) < Duration::from_secs(1))
+                .count()
+        );
     }
 
     #[tokio::test(start_paused = true)]
