@@ -49,7 +49,15 @@ async fn patch_survives_two_503s_in_three_attempts() {
         .await
         .unwrap();
     assert_eq!(all, sample_overrides());
-    assert_eq!(console.journal().len(), 3);
+    let journal = console.journal();
+    assert_eq!(journal.len(), 3);
+    // Each retry sends the first attempt's request again: the same line, headers and body.
+    for retry in &journal[1..] {
+        assert_eq!(retry.method, journal[0].method);
+        assert_eq!(retry.path, journal[0].path);
+        assert_eq!(retry.headers, journal[0].headers);
+        assert_eq!(retry.body, journal[0].body);
+    }
     assert_eq!(
         console.overrides("checkout_flow").unwrap(),
         sample_overrides()
