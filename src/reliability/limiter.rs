@@ -331,9 +331,9 @@ impl Limiter {
     /// A permit now, if a slot is free, without registering as a waiter or arming a timer:
     /// the common case stays cheap.
     pub(crate) fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
-        self.try_acquire(Instant::now()).ok().map(|()| Permit {
-            limiter: Arc::clone(self),
-        })
+        self.try_acquire(Instant::now())
+            .ok()
+            .map(|()| Permit::new(self))
     }
 
     /// Waits until a request may be sent, or until `deadline` (then `None`); the permit counts
@@ -358,9 +358,7 @@ impl Limiter {
             changed.as_mut().enable();
             match self.try_acquire(Instant::now()) {
                 Ok(()) => {
-                    return Permit {
-                        limiter: Arc::clone(self),
-                    };
+                    return Permit::new(self);
                 }
                 Err(Some(wait)) => {
                     tokio::select! {
@@ -385,9 +383,7 @@ impl Limiter {
     /// the generated code calls `exec` right after it returns, in the same poll: the slot
     /// cannot be lost in between.
     pub(crate) fn claim_handed_over(self: &Arc<Self>) -> Permit {
-        Permit {
-            limiter: Arc::clone(self),
-        }
+        Permit::new(self)
     }
 
     /// `Err(Some(wait))`: a slot frees after `wait`; `Err(None)`: only a completion frees one.
@@ -448,30 +444,39 @@ impl Limiter {
 /// One request's place in the windows; dropping it marks the request completed.
 #[derive(Debug)]
 pub(crate) struct Permit {
-    limiter: Arc<Limiter>,
+    /// `None` once the slot is no longer this permit's to complete: handed over, or freed
+    /// uncounted. The reference to the limiter is dropped either way.
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl Permit {
+    fn new(limiter: &Arc<Limiter>) -> Self {
+        Self {
+            limiter: Some(Arc::clone(limiter)),
+        }
+    }
+
     /// Leaves the slot counted without a permit owning it, for [`Limiter::claim_handed_over`].
-    pub(crate) fn hand_over(self) {
-        std::mem::forget(self);
+    pub(crate) fn hand_over(mut self) {
+        self.limiter = None;
     }
 
     /// Ends the request's place in the windows after the attempt came to `outcome`. A request
     /// the server throttled frees its slot at once: the server refused it without counting it,
     /// and counting it here would hold the client back for a whole window for nothing.
-    pub(crate) fn release(self, outcome: AttemptOutcome) {
+    pub(crate) fn release(mut self, outcome: AttemptOutcome) {
         let throttled = matches!(outcome, AttemptOutcome::Answered { status, .. } if status == reqwest::StatusCode::TOO_MANY_REQUESTS);
-        if throttled {
-            self.limiter.release_uncounted();
-            std::mem::forget(self);
+        if throttled && let Some(limiter) = self.limiter.take() {
+            limiter.release_uncounted();
         }
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.limiter.release();
+        if let Some(limiter) = self.limiter.take() {
+            limiter.release();
+        }
     }
 }
 
@@ -614,6 +619,11 @@ mod tests {
         drop(claimed);
         let later = Instant::now() + Duration::from_secs(2);
         assert!(limiter.acquire_until(later).await.is_some());
+        assert_eq!(
+            Arc::strong_count(&limiter),
+            1,
+            "no permit keeps the limiter alive"
+        );
     }
 
     /// Sends `count` requests the server accepts, one after the other.
@@ -725,6 +735,11 @@ mod tests {
         assert!(
             limiter.try_acquire_now().is_none(),
             "any other outcome counts"
+        );
+        assert_eq!(
+            Arc::strong_count(&limiter),
+            1,
+            "no permit keeps the limiter alive"
         );
     }
 
