@@ -242,6 +242,8 @@ impl ClientHooks<ClientConfig> for generated::Client {
         let started = Instant::now();
         let (request, call) = begin_call(config, info, request, started);
         let mut to_send = Some(request);
+        // The serialized body, shared by the request and its copies once a copy is made.
+        let mut shared_body: Option<Bytes> = None;
         async move {
             let mut attempt: u32 = 0;
             let mut counts = RetryCounts::default();
@@ -264,7 +266,7 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     request,
                     &call,
                     sent_at,
-                    counts.may_retry(&config.retry),
+                    counts.may_retry(&config.retry).then_some(&mut shared_body),
                 );
                 let (result, retry_after) = answer(config, &call.span, sending).await;
                 let outcome = observe(&call.span, started, &result, retry_after);
@@ -386,21 +388,21 @@ fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
 }
 
 /// Starts an attempt at `now`: sends `request` and returns its response future, with a copy of the
-/// request for the next attempt when one may follow (the URL and headers copied, the
-/// serialized body shared; a body that cannot be copied, a stream, gets no retry).
-/// Takes the request by value for the reason given at [`begin_call`].
+/// request for the next attempt when one may follow (`shared_body` is then given: see
+/// [`copy_for_retry`]). Takes the request by value for the reason given at [`begin_call`].
 fn start_attempt(
     client: &generated::Client,
     config: &ClientConfig,
     mut request: reqwest::Request,
     call: &Call,
     now: Instant,
-    may_retry: bool,
+    shared_body: Option<&mut Option<Bytes>>,
 ) -> (
     impl Future<Output = reqwest::Result<reqwest::Response>> + use<>,
     Option<reqwest::Request>,
 ) {
-    let next_request = if may_retry { request.try_clone() } else { None };
+    let next_request =
+        shared_body.and_then(|shared_body| copy_for_retry(&mut request, shared_body));
     set_attempt_timeout(config, &mut request, call.deadline, now);
     trace_request(config, &request);
     let _ = record_last_response(None);
@@ -409,6 +411,62 @@ fn start_attempt(
         .execute(request)
         .instrument(call.span.clone());
     (sending, next_request)
+}
+
+/// A copy of `request` for the next attempt: the method, URL, headers, version and timeout
+/// copied, the serialized body shared through `shared_body` (the first copy moves it there
+/// from the request). A body that is not in memory, a stream, cannot be sent twice: no copy,
+/// no retry.
+///
+/// By hand rather than `reqwest::Request::try_clone`, which creates an extension map for the
+/// copy's timeout even when there is none and then replaces it with the original's
+/// extensions: three allocations and frees on every call that may be retried. The timeout is
+/// the only extension a request built by the generated code carries.
+fn copy_for_retry(
+    request: &mut reqwest::Request,
+    shared_body: &mut Option<Bytes>,
+) -> Option<reqwest::Request> {
+    if shared_body.is_none()
+        && let Some(body) = request.body_mut().take()
+    {
+        match in_memory_bytes(body) {
+            Ok(bytes) => {
+                *request.body_mut() = Some(reqwest::Body::from(bytes.clone()));
+                *shared_body = Some(bytes);
+            }
+            Err(stream) => {
+                *request.body_mut() = Some(stream);
+                return None;
+            }
+        }
+    }
+    let mut copy = reqwest::Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    *copy.body_mut() = shared_body.clone().map(reqwest::Body::from);
+    Some(copy)
+}
+
+/// The bytes of a body held in memory, taken out without copying; a stream is handed back.
+///
+/// reqwest has no accessor that gives a body's `Bytes` (only a borrowed slice); an in-memory
+/// body yields them as its one data frame, at once, so a poll with a no-op waker takes them.
+fn in_memory_bytes(mut body: reqwest::Body) -> Result<Bytes, reqwest::Body> {
+    use http_body::Body as _;
+
+    if body.as_bytes().is_none() {
+        return Err(body);
+    }
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    match Pin::new(&mut body).poll_frame(&mut context) {
+        Poll::Ready(None) => Ok(Bytes::new()),
+        Poll::Ready(Some(Ok(frame))) => frame.into_data().map_err(|_| body),
+        // Not reached for an in-memory body: reqwest answers its one frame at once.
+        Poll::Ready(Some(Err(_))) | Poll::Pending => Err(body),
+    }
 }
 
 /// Gives the attempt its timeout: the configured one, shortened to what is left of the
@@ -611,4 +669,59 @@ async fn read_body(
         next = response.chunk().await?;
     }
     Ok((Bytes::from(body), false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_with(body: Option<reqwest::Body>) -> reqwest::Request {
+        let url = reqwest::Url::parse("http://127.0.0.1/console/v1/users/teams").unwrap();
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+        request
+            .headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        *request.body_mut() = body;
+        request
+    }
+
+    #[test]
+    fn a_retry_copy_shares_the_serialized_body_and_copies_the_rest() {
+        let mut request = request_with(Some(reqwest::Body::from(r#"{"name":"a"}"#)));
+        *request.timeout_mut() = Some(std::time::Duration::from_secs(3));
+        let mut shared = None;
+        let copy = copy_for_retry(&mut request, &mut shared).unwrap();
+        let second = copy_for_retry(&mut request, &mut shared).unwrap();
+        let body = shared.expect("the first copy moved the body out");
+        for sent in [&request, &copy, &second] {
+            assert_eq!(sent.method(), request.method());
+            assert_eq!(sent.url(), request.url());
+            assert_eq!(sent.headers(), request.headers());
+            assert_eq!(sent.timeout(), Some(&std::time::Duration::from_secs(3)));
+            let bytes = sent.body().and_then(reqwest::Body::as_bytes).unwrap();
+            assert_eq!(bytes, &body[..]);
+            // Shared, not copied: every body points at the same bytes.
+            assert_eq!(bytes.as_ptr(), body.as_ptr());
+        }
+    }
+
+    #[test]
+    fn a_request_without_a_body_is_copied_without_one() {
+        let mut request = request_with(None);
+        let mut shared = None;
+        let copy = copy_for_retry(&mut request, &mut shared).unwrap();
+        assert!(copy.body().is_none() && request.body().is_none());
+        assert_eq!(copy.timeout(), None);
+    }
+
+    #[test]
+    fn a_streamed_body_gets_no_copy_and_stays_in_the_request() {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from_static(b"{}"))];
+        let stream = futures_util::stream::iter(chunks);
+        let mut request = request_with(Some(reqwest::Body::wrap_stream(stream)));
+        let mut shared = None;
+        assert!(copy_for_retry(&mut request, &mut shared).is_none());
+        assert!(shared.is_none());
+        assert!(request.body().is_some(), "the stream is handed back");
+    }
 }
