@@ -1,7 +1,7 @@
 //! The client-side limiter for the vendor's mutation rate limits, shared by a client's clones.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -98,6 +98,9 @@ pub(crate) struct Limiter {
     climbing: AtomicBool,
     state: Mutex<LimiterState>,
     changed: Notify,
+    /// How many `acquire` calls are waiting: a release with none waiting skips `Notify`, whose
+    /// `notify_waiters` takes a lock of its own on every call.
+    waiting: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -221,6 +224,7 @@ impl Limiter {
                 after_cut: 0.0,
             }),
             changed: Notify::new(),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -324,7 +328,7 @@ impl Limiter {
                 window_ms = period.as_millis() as u64,
                 "requests succeed: the client's rate limit goes up"
             );
-            self.changed.notify_waiters();
+            self.notify_waiting();
         }
     }
 
@@ -352,6 +356,9 @@ impl Limiter {
     /// Waits as long as it takes for a slot. Cancel-safe: a slot is taken only in the poll
     /// that returns its permit.
     pub(crate) async fn acquire(self: &Arc<Self>) -> Permit {
+        // Counted before the first check of the windows: a release that the check misses then
+        // sees the count, and notifies.
+        let _waiting = Waiting::count(&self.waiting);
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -368,6 +375,13 @@ impl Limiter {
                 }
                 Err(None) => changed.await,
             }
+        }
+    }
+
+    /// Wakes the `acquire` calls waiting for a slot, if any.
+    fn notify_waiting(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_waiters();
         }
     }
 
@@ -428,7 +442,7 @@ impl Limiter {
             let mut state = self.lock();
             state.in_flight = state.in_flight.saturating_sub(1);
         }
-        self.changed.notify_waiters();
+        self.notify_waiting();
     }
 
     fn release(&self) {
@@ -437,7 +451,23 @@ impl Limiter {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.completed.push_back(Instant::now());
         }
-        self.changed.notify_waiters();
+        self.notify_waiting();
+    }
+}
+
+/// One waiting `acquire` in [`Limiter::waiting`], uncounted when it returns or is cancelled.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
