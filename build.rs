@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return fail("OUT_DIR is not set: build.rs must be run by Cargo");
     };
-    // The fake Console server (feature `mock`) checks requests against the spec itself.
+    // `OPENAPI_JSON`: the spec as JSON, which the fake Console (statsig-console-mock) and users'
+    // tests check requests against.
     let spec_json = match statsig_console_codegen::spec_json(spec) {
         Ok(json) => json,
         Err(e) => return fail(&e.to_string()),

@@ -5,8 +5,8 @@
 //! progenitor's generated `send()` builds and serializes the request once, then calls the
 //! `pre` hook and `exec`. `pre` waits for the first attempt's rate-limit slot, since only
 //! it can end a call with an error of its own when the deadline passes first. `exec` sends
-//! the request, and for each retry a clone of it (`reqwest::Request::try_clone`: the body is
-//! the serialized bytes, shared, not serialized again).
+//! the request, and for each retry a copy of it (see `copy_for_retry`: the body is the
+//! serialized bytes, shared, not serialized again).
 
 use std::cell::RefCell;
 use std::future::Future;
