@@ -188,6 +188,12 @@ pub fn generate_client_from(
     Ok(source)
 }
 
+/// Generated code as text without the spaces `TokenStream`'s `Display` puts between tokens,
+/// for matching the shapes the post-processing passes below look for.
+fn compact_tokens(tokens: &impl quote::ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
+}
+
 /// The name of the function [`defer_default_bodies`] adds to the operation builders' module.
 const BODY_OR_DEFAULT: &str = "body_or_default";
 
@@ -212,10 +218,6 @@ fn defer_default_bodies(file: &mut syn::File, operations_with_body: usize) -> Re
         sent: usize,
     }
 
-    fn text(tokens: &impl quote::ToTokens) -> String {
-        tokens.to_token_stream().to_string().replace(' ', "")
-    }
-
     impl VisitMut for Deferrer {
         fn visit_impl_item_fn_mut(&mut self, function: &mut syn::ImplItemFn) {
             self.method = function.sig.ident.to_string();
@@ -224,8 +226,8 @@ fn defer_default_bodies(file: &mut syn::File, operations_with_body: usize) -> Re
 
         fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
             if self.method == "new"
-                && text(&field.member) == "body"
-                && text(&field.expr) == "Ok(::std::default::Default::default())"
+                && compact_tokens(&field.member) == "body"
+                && compact_tokens(&field.expr) == "Ok(::std::default::Default::default())"
             {
                 field.expr = syn::parse_quote!(Err(::std::string::String::new()));
                 self.initialised += 1;
@@ -234,7 +236,7 @@ fn defer_default_bodies(file: &mut syn::File, operations_with_body: usize) -> Re
         }
 
         fn visit_expr_method_call_mut(&mut self, call: &mut syn::ExprMethodCall) {
-            let receiver = text(&call.receiver);
+            let receiver = compact_tokens(&call.receiver);
             let wrap = match (self.method.as_str(), call.method.to_string().as_str()) {
                 ("body_map", "map") if receiver == "self.body" => Some(&mut self.mapped),
                 ("send", "and_then") if receiver == "body" => Some(&mut self.sent),
@@ -304,16 +306,15 @@ fn remove_progenitor_version_header(file: &mut syn::File, operations: usize) -> 
         fn visit_block_mut(&mut self, block: &mut syn::Block) {
             let before = block.stmts.len();
             block.stmts.retain(|statement| {
-                let text = quote::quote!(#statement).to_string();
-                !(text.starts_with("header_map . append") && text.contains("\"api-version\""))
+                let text = compact_tokens(statement);
+                !(text.starts_with("header_map.append") && text.contains("\"api-version\""))
             });
             self.statements += before - block.stmts.len();
             syn::visit_mut::visit_block_mut(self, block);
         }
 
         fn visit_expr_call_mut(&mut self, call: &mut syn::ExprCall) {
-            let callee = &call.func;
-            let callee = quote::quote!(#callee).to_string().replace(' ', "");
+            let callee = compact_tokens(&call.func);
             if callee.ends_with("header::HeaderMap::with_capacity") {
                 match call.args.first_mut() {
                     Some(syn::Expr::Lit(syn::ExprLit {
