@@ -89,9 +89,9 @@ impl RateLimit {
 pub(crate) struct Limiter {
     windows: Vec<(u32, Duration)>,
     longest: Duration,
-    /// The window with the shortest period: its count is what adaptation steps in, and its
-    /// period what a 429 without `Retry-After` is waited out for.
-    shortest: Option<(u32, Duration)>,
+    /// The index in `windows` of the window with the shortest period: its count is what
+    /// adaptation steps in, and its period what a 429 without `Retry-After` is waited out for.
+    shortest: Option<usize>,
     adaptive: bool,
     /// Whether the share is below 1 after a cut: lets every success in the common case (never
     /// throttled) skip the lock.
@@ -204,8 +204,9 @@ impl Limiter {
         let shortest = limit
             .windows
             .iter()
-            .copied()
-            .min_by_key(|(_, period)| *period);
+            .enumerate()
+            .min_by_key(|(_, (_, period))| *period)
+            .map(|(index, _)| index);
         Arc::new(Self {
             windows: limit.windows,
             longest,
@@ -230,7 +231,14 @@ impl Limiter {
 
     /// The shortest window's period: what a 429 without `Retry-After` is waited out for.
     pub(crate) fn shortest_period(&self) -> Option<Duration> {
-        self.shortest.map(|(_, period)| period)
+        self.shortest_window().map(|(_, _, period)| period)
+    }
+
+    /// The shortest window: its index in `windows`, its requests and its period.
+    fn shortest_window(&self) -> Option<(usize, u32, Duration)> {
+        let index = self.shortest?;
+        let (requests, period) = *self.windows.get(index)?;
+        Some((index, requests, period))
     }
 
     /// The share of the windows the client allows itself now, in (0, 1].
@@ -250,7 +258,7 @@ impl Limiter {
         if !self.adaptive {
             return;
         }
-        let Some((requests, period)) = self.shortest else {
+        let Some((shortest, requests, period)) = self.shortest_window() else {
             return;
         };
         let mut state = self.lock();
@@ -261,12 +269,7 @@ impl Limiter {
         let before = state.share;
         // Throttled requests free their slot uncounted, so what the window holds is what the
         // server accepted (or is still answering).
-        let shortest_index = self
-            .windows
-            .iter()
-            .position(|window| Some(*window) == self.shortest)
-            .unwrap_or(0);
-        let accepted = (state.completed.len() - state.first_in_window(shortest_index)) as f64;
+        let accepted = (state.completed.len() - state.first_in_window(shortest)) as f64;
         let allowance = before * f64::from(requests);
         let peak = allowance.min(accepted).max(1.0);
         // CUBIC's fast convergence: a client cut again below its last peak gives way.
@@ -295,7 +298,7 @@ impl Limiter {
         if !self.adaptive || !self.climbing.load(Ordering::Relaxed) {
             return;
         }
-        let Some((requests, period)) = self.shortest else {
+        let Some((_, requests, period)) = self.shortest_window() else {
             return;
         };
         let now = Instant::now();
@@ -409,7 +412,7 @@ impl Limiter {
         for (index, (requests, period)) in self.windows.iter().enumerate() {
             // The share is of the shortest window, the rate: the longer ones bound the total,
             // and cutting them would hold a throttled client back for their whole length.
-            let limit = if self.shortest == Some((*requests, *period)) {
+            let limit = if self.shortest == Some(index) {
                 admitted(*requests, state.share)
             } else {
                 *requests as usize
