@@ -16,7 +16,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{HeaderName, RETRY_AFTER};
-use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -35,14 +34,17 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const NO_SLOT_BEFORE_DEADLINE: &str =
     "the call's deadline passed while waiting for a rate-limit slot; nothing was sent";
 
-tokio::task_local! {
-    /// The record of the facade call running on this task (see [`CallRecord`]).
-    static CALL_RECORD: RefCell<CallRecord>;
+// A scoped thread-local rather than tokio's `task_local!`: that one moves its value into the
+// thread-local and back out on every poll (two copies of the record per poll, most of the
+// facade's extra copying), where a scoped one points at the record for the poll's duration.
+scoped_tls::scoped_thread_local! {
+    /// The record of the facade call being polled on this thread (see [`CallRecord`]).
+    static CALL_RECORD: RefCell<CallRecord>
 }
 
 /// What the transport records for a facade call, and what the call asks of it beyond a plain
-/// request. Lives in a task-local for the call's duration: the generated code between the
-/// facade and the hooks has no room for it.
+/// request. The call's future holds it, and the hooks reach it while that future is polled:
+/// the generated code between the facade and the hooks has no room for it.
 #[derive(Debug, Default)]
 pub(crate) struct CallRecord {
     /// The last response read for the call. progenitor drops the status of a body that does
@@ -91,7 +93,8 @@ where
     Finish: Fn(F::Output, CallRecord) -> Result<T, E>,
 {
     RecordedCall {
-        call: CALL_RECORD.scope(RefCell::new(record), call),
+        call,
+        record: RefCell::new(record),
         may_send: refused.is_none(),
         // Boxed: refusals are rare, and every call's future would otherwise hold room for one.
         refused: refused.map(Box::new),
@@ -103,7 +106,8 @@ pin_project_lite::pin_project! {
     /// The future of [`record_call`].
     pub(crate) struct RecordedCall<F: Future, Finish, E> {
         #[pin]
-        call: TaskLocalFuture<RefCell<CallRecord>, F>,
+        call: F,
+        record: RefCell<CallRecord>,
         may_send: bool,
         refused: Option<Box<E>>,
         finish: Finish,
@@ -126,49 +130,45 @@ where
                 .take()
                 .map_or(Poll::Pending, |refusal| Poll::Ready(Err(*refusal)));
         }
-        let output = std::task::ready!(this.call.as_mut().poll(cx));
-        let record = this
-            .call
-            .take_value()
-            .map(RefCell::into_inner)
-            .unwrap_or_default();
-        Poll::Ready((this.finish)(output, record))
+        let output =
+            std::task::ready!(CALL_RECORD.set(this.record, || this.call.as_mut().poll(cx)));
+        Poll::Ready((this.finish)(output, this.record.take()))
     }
 }
 
-/// Records `response` for the facade call running on this task; `false` outside one (calls
-/// through `Client::raw()`, whose result nothing reads it for).
+/// Runs `f` on the record of the facade call being polled, if one is: calls through
+/// `Client::raw()` have none, and nothing reads a record for them.
+fn with_call_record<T>(f: impl FnOnce(&mut CallRecord) -> T) -> Option<T> {
+    if !CALL_RECORD.is_set() {
+        return None;
+    }
+    // A hook never runs inside another hook's use of the record, so it is never borrowed here.
+    CALL_RECORD.with(|cell| cell.try_borrow_mut().ok().map(|mut record| f(&mut record)))
+}
+
+/// Records `response` for the facade call being polled; `false` outside one.
 fn record_last_response(response: Option<LastResponse>) -> bool {
-    CALL_RECORD
-        .try_with(|cell| cell.borrow_mut().last_response = response)
-        .is_ok()
+    with_call_record(|record| record.last_response = response).is_some()
 }
 
-/// The rate-limit slot the facade call running on this task reserved, if it did.
+/// The rate-limit slot the facade call being polled reserved, if it did.
 fn take_reserved_slot() -> Option<Permit> {
-    CALL_RECORD
-        .try_with(|cell| cell.borrow_mut().reserved_slot.take())
-        .ok()
-        .flatten()
+    with_call_record(|record| record.reserved_slot.take()).flatten()
 }
 
-/// Whether the facade call running on this task asked for success bodies to be discarded.
+/// Whether the facade call being polled asked for success bodies to be discarded.
 fn discards_success_body() -> bool {
-    CALL_RECORD
-        .try_with(|cell| cell.borrow().discard_success_body)
-        .unwrap_or(false)
+    with_call_record(|record| record.discard_success_body).unwrap_or(false)
 }
 
-/// Marks the success answer of the call running on this task as discarded, when it asked for
-/// that; `false` otherwise.
+/// Marks the success answer of the call being polled as discarded, when it asked for that;
+/// `false` otherwise.
 fn mark_answer_discarded() -> bool {
-    CALL_RECORD
-        .try_with(|cell| {
-            let mut record = cell.borrow_mut();
-            record.answer_discarded = record.discard_success_body;
-            record.answer_discarded
-        })
-        .unwrap_or(false)
+    with_call_record(|record| {
+        record.answer_discarded = record.discard_success_body;
+        record.answer_discarded
+    })
+    .unwrap_or(false)
 }
 
 impl ClientHooks<ClientConfig> for generated::Client {
