@@ -5,8 +5,10 @@
 //! progenitor's generated `send()` builds and serializes the request once, then calls the
 //! `pre` hook and `exec`. `pre` waits for the first attempt's rate-limit slot, since only
 //! it can end a call with an error of its own when the deadline passes first. `exec` sends
-//! the request, and for each retry a copy of it (see `copy_for_retry`: the body is the
-//! serialized bytes, shared, not serialized again).
+//! the request, and for each retry the same request again, rebuilt from its parts (see
+//! [`resend`]: the body is the serialized bytes, shared, not serialized again).
+
+mod resend;
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,10 +17,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::ResponseBuilderExt as _;
 use reqwest::header::{HeaderName, RETRY_AFTER};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use self::resend::Resend;
 use crate::config::ClientConfig;
 use crate::error::LastResponse;
 use crate::generated;
@@ -242,8 +246,8 @@ impl ClientHooks<ClientConfig> for generated::Client {
         let started = Instant::now();
         let (request, call) = begin_call(config, info, request, started);
         let mut to_send = Some(request);
-        // The serialized body, shared by the request and its copies once a copy is made.
-        let mut shared_body: Option<Bytes> = None;
+        // What retries resend, kept by the first attempt when a retry may follow it.
+        let mut resend: Option<Resend> = None;
         async move {
             let mut attempt: u32 = 0;
             let mut counts = RetryCounts::default();
@@ -259,15 +263,10 @@ impl ClientHooks<ClientConfig> for generated::Client {
                 } else {
                     Instant::now()
                 };
-                let sending;
-                (sending, to_send) = start_attempt(
-                    self,
-                    config,
-                    request,
-                    &call,
-                    sent_at,
-                    counts.may_retry(&config.retry).then_some(&mut shared_body),
-                );
+                let keep_for_retries =
+                    (attempt == 1 && counts.may_retry(&config.retry)).then_some(&mut resend);
+                let sending =
+                    start_attempt(self, config, request, &call, sent_at, keep_for_retries);
                 let (result, retry_after) = answer(config, &call.span, sending).await;
                 let outcome = observe(&call.span, started, &result, retry_after);
                 if let Some(limiter) = &config.limiter {
@@ -292,6 +291,9 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     RetryDecision::Return => return result,
                     RetryDecision::Retry(wait) => wait.duration(),
                 };
+                to_send = resend
+                    .as_mut()
+                    .and_then(|resend| resend.request_after(&result));
                 if to_send.is_none() {
                     return result;
                 }
@@ -387,86 +389,28 @@ fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
     }
 }
 
-/// Starts an attempt at `now`: sends `request` and returns its response future, with a copy of the
-/// request for the next attempt when one may follow (`shared_body` is then given: see
-/// [`copy_for_retry`]). Takes the request by value for the reason given at [`begin_call`].
+/// Starts an attempt at `now`: sends `request` and returns its response future. When a retry
+/// may follow, `resend` is given, and what retries resend is kept there first (see
+/// [`resend`]). Takes the request by value for the reason given at [`begin_call`].
 fn start_attempt(
     client: &generated::Client,
     config: &ClientConfig,
     mut request: reqwest::Request,
     call: &Call,
     now: Instant,
-    shared_body: Option<&mut Option<Bytes>>,
-) -> (
-    impl Future<Output = reqwest::Result<reqwest::Response>> + use<>,
-    Option<reqwest::Request>,
-) {
-    let next_request =
-        shared_body.and_then(|shared_body| copy_for_retry(&mut request, shared_body));
+    resend: Option<&mut Option<Resend>>,
+) -> impl Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    if let Some(resend) = resend {
+        // An HTTP client passed in may follow redirects: its retries keep the first URL.
+        *resend = Resend::of(&mut request, !config.http_built_here);
+    }
     set_attempt_timeout(config, &mut request, call.deadline, now);
     trace_request(config, &request);
     let _ = record_last_response(None);
-    let sending = client
+    client
         .client()
         .execute(request)
-        .instrument(call.span.clone());
-    (sending, next_request)
-}
-
-/// A copy of `request` for the next attempt: the method, URL, headers, version and timeout
-/// copied, the serialized body shared through `shared_body` (the first copy moves it there
-/// from the request). A body that is not in memory, a stream, cannot be sent twice: no copy,
-/// no retry.
-///
-/// By hand rather than `reqwest::Request::try_clone`, which creates an extension map for the
-/// copy's timeout even when there is none and then replaces it with the original's
-/// extensions: three allocations and frees on every call that may be retried. The timeout is
-/// the only extension a request built by the generated code carries.
-fn copy_for_retry(
-    request: &mut reqwest::Request,
-    shared_body: &mut Option<Bytes>,
-) -> Option<reqwest::Request> {
-    if shared_body.is_none()
-        && let Some(body) = request.body_mut().take()
-    {
-        match in_memory_bytes(body) {
-            Ok(bytes) => {
-                *request.body_mut() = Some(reqwest::Body::from(bytes.clone()));
-                *shared_body = Some(bytes);
-            }
-            Err(stream) => {
-                *request.body_mut() = Some(stream);
-                return None;
-            }
-        }
-    }
-    let mut copy = reqwest::Request::new(request.method().clone(), request.url().clone());
-    *copy.headers_mut() = request.headers().clone();
-    *copy.version_mut() = request.version();
-    if let Some(timeout) = request.timeout() {
-        *copy.timeout_mut() = Some(*timeout);
-    }
-    *copy.body_mut() = shared_body.clone().map(reqwest::Body::from);
-    Some(copy)
-}
-
-/// The bytes of a body held in memory, taken out without copying; a stream is handed back.
-///
-/// reqwest has no accessor that gives a body's `Bytes` (only a borrowed slice); an in-memory
-/// body yields them as its one data frame, at once, so a poll with a no-op waker takes them.
-fn in_memory_bytes(mut body: reqwest::Body) -> Result<Bytes, reqwest::Body> {
-    use http_body::Body as _;
-
-    if body.as_bytes().is_none() {
-        return Err(body);
-    }
-    let mut context = Context::from_waker(std::task::Waker::noop());
-    match Pin::new(&mut body).poll_frame(&mut context) {
-        Poll::Ready(None) => Ok(Bytes::new()),
-        Poll::Ready(Some(Ok(frame))) => frame.into_data().map_err(|_| body),
-        // Not reached for an in-memory body: reqwest answers its one frame at once.
-        Poll::Ready(Some(Err(_))) | Poll::Pending => Err(body),
-    }
+        .instrument(call.span.clone())
 }
 
 /// Gives the attempt its timeout: the configured one, shortened to what is left of the
@@ -575,12 +519,13 @@ fn buffer_body<'a>(
         if hand_on_unread {
             return Ok((response, None));
         }
-        let (body, truncated) = if keep_body {
-            read_body(&mut response, config.max_response_bytes).await?
+        let read = if keep_body {
+            read_body(&mut response, config.max_response_bytes).await
         } else {
-            while response.chunk().await?.is_some() {}
-            (Bytes::new(), false)
+            drain_body(&mut response).await
         };
+        // reqwest's body errors carry no URL, and a retry takes it from the error.
+        let (body, truncated) = read.map_err(|error| error.with_url(response.url().clone()))?;
         tracing::trace!(
             status = status.as_u16(),
             truncated,
@@ -599,7 +544,7 @@ fn buffer_body<'a>(
 }
 
 /// Records the buffered body as the call's last response, and puts it back into a response of
-/// the same status and version for the generated code to decode (reqwest has no way to cap a
+/// the same status, version and URL for the generated code to decode (reqwest has no way to cap a
 /// body it hands on). The headers go with it for calls through [`crate::raw`], which return
 /// them; a facade call returns only the decoded body, so its response goes without them and
 /// the generated code has none to copy.
@@ -616,7 +561,13 @@ fn rebuild_response(
         body: body.clone(),
         truncated,
     }));
-    let mut rebuilt = http::Response::new(body);
+    // With the URL it came from (reqwest's conversion would otherwise parse a placeholder):
+    // calls through `crate::raw` return it, and a retry takes it (see `Resend::request_after`).
+    let mut rebuilt = http::Response::builder()
+        .url(response.url().clone())
+        .body(())
+        .unwrap_or_default()
+        .map(|()| body);
     *rebuilt.status_mut() = status;
     *rebuilt.version_mut() = response.version();
     if !recorded {
@@ -642,6 +593,12 @@ fn trace_request(config: &ClientConfig, request: &reqwest::Request) {
 
 /// The body, up to `limit` bytes (and whether it was longer). A body that arrives in one
 /// chunk, the usual case for small answers, is kept without copying.
+/// Reads a body to its end without keeping it: an empty body, not truncated.
+async fn drain_body(response: &mut reqwest::Response) -> reqwest::Result<(Bytes, bool)> {
+    while response.chunk().await?.is_some() {}
+    Ok((Bytes::new(), false))
+}
+
 async fn read_body(
     response: &mut reqwest::Response,
     limit: usize,
@@ -669,59 +626,4 @@ async fn read_body(
         next = response.chunk().await?;
     }
     Ok((Bytes::from(body), false))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request_with(body: Option<reqwest::Body>) -> reqwest::Request {
-        let url = reqwest::Url::parse("http://127.0.0.1/console/v1/users/teams").unwrap();
-        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
-        request
-            .headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-        *request.body_mut() = body;
-        request
-    }
-
-    #[test]
-    fn a_retry_copy_shares_the_serialized_body_and_copies_the_rest() {
-        let mut request = request_with(Some(reqwest::Body::from(r#"{"name":"a"}"#)));
-        *request.timeout_mut() = Some(std::time::Duration::from_secs(3));
-        let mut shared = None;
-        let copy = copy_for_retry(&mut request, &mut shared).unwrap();
-        let second = copy_for_retry(&mut request, &mut shared).unwrap();
-        let body = shared.expect("the first copy moved the body out");
-        for sent in [&request, &copy, &second] {
-            assert_eq!(sent.method(), request.method());
-            assert_eq!(sent.url(), request.url());
-            assert_eq!(sent.headers(), request.headers());
-            assert_eq!(sent.timeout(), Some(&std::time::Duration::from_secs(3)));
-            let bytes = sent.body().and_then(reqwest::Body::as_bytes).unwrap();
-            assert_eq!(bytes, &body[..]);
-            // Shared, not copied: every body points at the same bytes.
-            assert_eq!(bytes.as_ptr(), body.as_ptr());
-        }
-    }
-
-    #[test]
-    fn a_request_without_a_body_is_copied_without_one() {
-        let mut request = request_with(None);
-        let mut shared = None;
-        let copy = copy_for_retry(&mut request, &mut shared).unwrap();
-        assert!(copy.body().is_none() && request.body().is_none());
-        assert_eq!(copy.timeout(), None);
-    }
-
-    #[test]
-    fn a_streamed_body_gets_no_copy_and_stays_in_the_request() {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(Bytes::from_static(b"{}"))];
-        let stream = futures_util::stream::iter(chunks);
-        let mut request = request_with(Some(reqwest::Body::wrap_stream(stream)));
-        let mut shared = None;
-        assert!(copy_for_retry(&mut request, &mut shared).is_none());
-        assert!(shared.is_none());
-        assert!(request.body().is_some(), "the stream is handed back");
-    }
 }
