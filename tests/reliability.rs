@@ -37,31 +37,46 @@ fn quick_client(console: &MockConsole) -> Client {
 
 #[tokio::test]
 async fn patch_survives_two_503s_in_three_attempts() {
-    let console = console().await;
-    console.inject(
-        Fault::status(503, "Service Unavailable")
-            .on(MockOperation::PatchExperimentOverrides)
-            .times(2),
-    );
-    let client = quick_client(&console);
-    let all = client
-        .patch_experiment_overrides("checkout_flow", sample_overrides())
-        .await
-        .unwrap();
-    assert_eq!(all, sample_overrides());
-    let journal = console.journal();
-    assert_eq!(journal.len(), 3);
-    // Each retry sends the first attempt's request again: the same line, headers and body.
-    for retry in &journal[1..] {
-        assert_eq!(retry.method, journal[0].method);
-        assert_eq!(retry.path, journal[0].path);
-        assert_eq!(retry.headers, journal[0].headers);
-        assert_eq!(retry.body, journal[0].body);
+    // The client this crate builds, and one passed in: the latter gets the vendor headers on
+    // each request rather than as its defaults, and its retries keep the URL up front.
+    for passed_in in [false, true] {
+        let console = console().await;
+        console.inject(
+            Fault::status(503, "Service Unavailable")
+                .on(MockOperation::PatchExperimentOverrides)
+                .times(2),
+        );
+        let mut builder = console.client_builder().retry_policy(quick_retries());
+        if passed_in {
+            builder = builder.reqwest_client(reqwest::Client::new());
+        }
+        let client = builder.build().unwrap();
+        let all = client
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
+            .await
+            .unwrap();
+        assert_eq!(all, sample_overrides());
+        let journal = console.journal();
+        assert_eq!(journal.len(), 3, "passed in: {passed_in}");
+        // Each retry sends the first attempt's request again: the same line, headers and body.
+        for retry in &journal[1..] {
+            assert_eq!(retry.method, journal[0].method);
+            assert_eq!(retry.path, journal[0].path);
+            assert_eq!(retry.headers, journal[0].headers);
+            assert_eq!(retry.body, journal[0].body);
+        }
+        assert!(
+            journal[0]
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("statsig-api-key")),
+            "passed in: {passed_in}"
+        );
+        assert_eq!(
+            console.overrides("checkout_flow").unwrap(),
+            sample_overrides()
+        );
     }
-    assert_eq!(
-        console.overrides("checkout_flow").unwrap(),
-        sample_overrides()
-    );
 }
 
 #[tokio::test]
