@@ -2033,35 +2033,43 @@ pub mod builder {
             Error<types::ErrorResponse>,
         > {
             let Self { client, id, body } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let body = body_or_default(body)
-                .and_then(|v| {
-                    types::ExperimentOverrides::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/console/v1/experiments/{}/overrides", client.baseurl, encode_path(&
-                id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .patch(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
+            let request = {
+                let id = id.map_err(Error::InvalidRequest)?;
+                let body = body_or_default(body)
+                    .and_then(|v| {
+                        types::ExperimentOverrides::try_from(v)
+                            .map_err(|e| e.to_string())
+                    })
+                    .map_err(Error::InvalidRequest)?;
+                let url = format!(
+                    "{}/console/v1/experiments/{}/overrides", client.baseurl,
+                    encode_path(& id.to_string()),
+                );
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
+                client
+                    .client
+                    .patch(url)
+                    .header(
+                        ::reqwest::header::ACCEPT,
+                        ::reqwest::header::HeaderValue::from_static("application/json"),
+                    )
+                    .json(&body)
+                    .headers(header_map)
+                    .build()?
+            };
             let info = OperationInfo {
                 operation_id: "patch_experiment_overrides",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let request = {
+                let mut request = request;
+                client.pre(&mut request, &info).await?;
+                request
+            };
+            let response = {
+                let result = client.exec(request, &info).await;
+                client.post(&result, &info).await?;
+                result?
+            };
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 400u16 => {
@@ -2141,29 +2149,38 @@ pub mod builder {
             Error<types::ErrorResponse>,
         > {
             let Self { client, body } = self;
-            let body = body_or_default(body)
-                .and_then(|v| types::TeamCreate::try_from(v).map_err(|e| e.to_string()))
-                .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/console/v1/users/teams", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .headers(header_map)
-                .build()?;
+            let request = {
+                let body = body_or_default(body)
+                    .and_then(|v| {
+                        types::TeamCreate::try_from(v).map_err(|e| e.to_string())
+                    })
+                    .map_err(Error::InvalidRequest)?;
+                let url = format!("{}/console/v1/users/teams", client.baseurl,);
+                let mut header_map = ::reqwest::header::HeaderMap::with_capacity(0usize);
+                client
+                    .client
+                    .post(url)
+                    .header(
+                        ::reqwest::header::ACCEPT,
+                        ::reqwest::header::HeaderValue::from_static("application/json"),
+                    )
+                    .json(&body)
+                    .headers(header_map)
+                    .build()?
+            };
             let info = OperationInfo {
                 operation_id: "create_team",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
+            let request = {
+                let mut request = request;
+                client.pre(&mut request, &info).await?;
+                request
+            };
+            let response = {
+                let result = client.exec(request, &info).await;
+                client.post(&result, &info).await?;
+                result?
+            };
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
                 400u16 => {
