@@ -229,9 +229,10 @@ impl ClientHooks<ClientConfig> for generated::Client {
         Ok(())
     }
 
-    // Not an `async fn`: its arguments would stay in every call's future beside the copies it
-    // works on. The future holds one request at a time, the next one to send (see
-    // `begin_call` for why nothing here borrows it).
+    // Not an `async fn`: its arguments would stay in every call's future beside what it works
+    // on. The first attempt starts here, before the future exists, so that the future holds
+    // the attempt in flight and never the request (see `begin_call` for why nothing in the
+    // future borrows a request).
     fn exec(
         &self,
         request: reqwest::Request,
@@ -244,30 +245,22 @@ impl ClientHooks<ClientConfig> for generated::Client {
             .as_ref()
             .map(|limiter| limiter.claim_handed_over());
         let started = Instant::now();
-        let (request, call) = begin_call(config, info, request, started);
-        let mut to_send = Some(request);
-        // What retries resend, kept by the first attempt when a retry may follow it.
-        let mut resend: Option<Resend> = None;
+        let (mut request, call) = begin_call(config, info, request, started);
+        let mut counts = RetryCounts::default();
+        // What retries resend, kept before the first attempt when a retry may follow it. An
+        // HTTP client passed in may follow redirects: its retries keep the first URL.
+        let mut resend = counts
+            .may_retry(&config.retry)
+            .then(|| Resend::of(&mut request, !config.http_built_here))
+            .flatten();
+        let mut attempt: u32 = 1;
+        call.span.record("attempt", attempt);
+        // The first attempt starts with the call: one clock read serves both.
+        let mut sent_at = started;
+        let mut sending = start_attempt(self, config, request, &call, sent_at);
         async move {
-            let mut attempt: u32 = 0;
-            let mut counts = RetryCounts::default();
             loop {
-                let Some(request) = to_send.take() else {
-                    unreachable!("every attempt that can follow has a request");
-                };
-                attempt += 1;
-                call.span.record("attempt", attempt);
-                // The first attempt starts with the call: one clock read serves both.
-                let sent_at = if attempt == 1 {
-                    started
-                } else {
-                    Instant::now()
-                };
-                let keep_for_retries =
-                    (attempt == 1 && counts.may_retry(&config.retry)).then_some(&mut resend);
-                let sending =
-                    start_attempt(self, config, request, &call, sent_at, keep_for_retries);
-                let (result, retry_after) = answer(config, &call.span, sending).await;
+                let (result, retry_after) = answer(config, &call.span, &mut sending).await;
                 let outcome = observe(&call.span, started, &result, retry_after);
                 if let Some(limiter) = &config.limiter {
                     adapt(limiter, outcome, sent_at);
@@ -291,12 +284,12 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     RetryDecision::Return => return result,
                     RetryDecision::Retry(wait) => wait.duration(),
                 };
-                to_send = resend
+                let Some(request) = resend
                     .as_mut()
-                    .and_then(|resend| resend.request_after(&result));
-                if to_send.is_none() {
+                    .and_then(|resend| resend.request_after(&result))
+                else {
                     return result;
-                }
+                };
                 // A retry that cannot start before the deadline is not made: the last answer
                 // says more than a deadline error would.
                 let retry_at = Instant::now() + wait;
@@ -310,6 +303,10 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     Ok(next_permit) => permit = next_permit,
                     Err(()) => return result,
                 }
+                attempt += 1;
+                call.span.record("attempt", attempt);
+                sent_at = Instant::now();
+                sending = start_attempt(self, config, request, &call, sent_at);
             }
         }
     }
@@ -362,7 +359,7 @@ fn begin_call(
 async fn answer(
     config: &ClientConfig,
     span: &tracing::Span,
-    sending: impl Future<Output = reqwest::Result<reqwest::Response>>,
+    sending: &mut (impl Future<Output = reqwest::Result<reqwest::Response>> + Unpin),
 ) -> (
     reqwest::Result<reqwest::Response>,
     Option<std::time::Duration>,
@@ -389,21 +386,17 @@ fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
     }
 }
 
-/// Starts an attempt at `now`: sends `request` and returns its response future. When a retry
-/// may follow, `resend` is given, and what retries resend is kept there first (see
-/// [`resend`]). Takes the request by value for the reason given at [`begin_call`].
+/// Starts an attempt at `now`: sends `request` and returns its response future. Takes the
+/// request by value for the reason given at [`begin_call`]. The future is `Unpin` (reqwest
+/// boxes its own), so the call's future keeps one in place and awaits it by reference,
+/// without moving it into each wait for an answer.
 fn start_attempt(
     client: &generated::Client,
     config: &ClientConfig,
     mut request: reqwest::Request,
     call: &Call,
     now: Instant,
-    resend: Option<&mut Option<Resend>>,
-) -> impl Future<Output = reqwest::Result<reqwest::Response>> + use<> {
-    if let Some(resend) = resend {
-        // An HTTP client passed in may follow redirects: its retries keep the first URL.
-        *resend = Resend::of(&mut request, !config.http_built_here);
-    }
+) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Unpin + use<> {
     set_attempt_timeout(config, &mut request, call.deadline, now);
     trace_request(config, &request);
     let _ = record_last_response(None);
