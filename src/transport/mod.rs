@@ -284,12 +284,12 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     RetryDecision::Return => return result,
                     RetryDecision::Retry(wait) => wait.duration(),
                 };
-                let Some(request) = resend
+                if !resend
                     .as_mut()
-                    .and_then(|resend| resend.request_after(&result))
-                else {
+                    .is_some_and(|resend| resend.learn_url(&result))
+                {
                     return result;
-                };
+                }
                 // A retry that cannot start before the deadline is not made: the last answer
                 // says more than a deadline error would.
                 let retry_at = Instant::now() + wait;
@@ -303,6 +303,11 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     Ok(next_permit) => permit = next_permit,
                     Err(()) => return result,
                 }
+                // Built only now, so that the call's future never holds a request while it
+                // waits.
+                let Some(request) = resend.as_ref().and_then(Resend::request) else {
+                    return result;
+                };
                 attempt += 1;
                 call.span.record("attempt", attempt);
                 sent_at = Instant::now();
@@ -555,7 +560,7 @@ fn rebuild_response(
         truncated,
     }));
     // With the URL it came from (reqwest's conversion would otherwise parse a placeholder):
-    // calls through `crate::raw` return it, and a retry takes it (see `Resend::request_after`).
+    // calls through `crate::raw` return it, and a retry takes it (see `Resend::learn_url`).
     let mut rebuilt = http::Response::builder()
         .url(response.url().clone())
         .body(())

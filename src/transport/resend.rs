@@ -63,20 +63,23 @@ impl Resend {
         })
     }
 
-    /// The request a retry after `failed` sends; `None` if the URL is known neither from
-    /// before nor from `failed` (reqwest puts it on every response and on the errors of
-    /// sending, so this does not happen with reqwest's own clients).
-    pub(super) fn request_after(
-        &mut self,
-        failed: &reqwest::Result<reqwest::Response>,
-    ) -> Option<reqwest::Request> {
+    /// Learns where retries go from `failed`, the attempt that came to a retry, unless that
+    /// is known already. `false` if it cannot be known: reqwest puts the URL on every response
+    /// and on the errors of sending, so this does not happen with reqwest's own clients.
+    pub(super) fn learn_url(&mut self, failed: &reqwest::Result<reqwest::Response>) -> bool {
         if self.url.is_none() {
             let url = match failed {
                 Ok(response) => Some(response.url()),
                 Err(error) => error.url(),
             };
-            self.url = Some(Box::new(url?.clone()));
+            self.url = url.map(|url| Box::new(url.clone()));
         }
+        self.url.is_some()
+    }
+
+    /// The request a retry sends; `None` while the URL is not known (see
+    /// [`Resend::learn_url`]).
+    pub(super) fn request(&self) -> Option<reqwest::Request> {
         let url = self.url.as_deref()?.clone();
         let mut request = reqwest::Request::new(self.method.clone(), url);
         let headers = request.headers_mut();
@@ -145,9 +148,9 @@ mod tests {
     async fn a_retry_resends_the_same_line_and_headers_and_shares_the_body() {
         let mut request = request_with(Some(reqwest::Body::from(r#"{"name":"a"}"#)));
         let mut resend = Resend::of(&mut request, true).unwrap();
-        let failed = Err(connect_error().await);
-        let first = resend.request_after(&failed).unwrap();
-        let second = resend.request_after(&failed).unwrap();
+        assert!(resend.learn_url(&Err(connect_error().await)));
+        let first = resend.request().unwrap();
+        let second = resend.request().unwrap();
         let body = request.body().and_then(reqwest::Body::as_bytes).unwrap();
         assert_eq!(body, br#"{"name":"a"}"#);
         for retry in [&first, &second] {
@@ -168,8 +171,9 @@ mod tests {
         let mut request = request_with(Some(reqwest::Body::from("{}")));
         let mut resend = Resend::of(&mut request, false).unwrap();
 
-        let error = connect_error().await;
-        let from_error = resend.request_after(&Err(error)).unwrap();
+        assert!(resend.request().is_none(), "the URL is not known yet");
+        assert!(resend.learn_url(&Err(connect_error().await)));
+        let from_error = resend.request().unwrap();
         assert_eq!(
             from_error.url().as_str(),
             "http://127.0.0.1:0/console/v1/users/teams"
@@ -182,13 +186,15 @@ mod tests {
             .body("")
             .map(reqwest::Response::from)
             .unwrap();
-        let from_answer = resend.request_after(&Ok(answered)).unwrap();
+        assert!(resend.learn_url(&Ok(answered)));
+        let from_answer = resend.request().unwrap();
         assert_eq!(
             from_answer.url().as_str(),
             "http://127.0.0.1:9/console/v1/users/teams"
         );
         // Taken once: later retries go to the same place.
-        let again = resend.request_after(&Err(connect_error().await)).unwrap();
+        assert!(resend.learn_url(&Err(connect_error().await)));
+        let again = resend.request().unwrap();
         assert_eq!(again.url(), from_answer.url());
     }
 
@@ -201,7 +207,8 @@ mod tests {
             .body("")
             .map(reqwest::Response::from)
             .unwrap();
-        let retry = resend.request_after(&Ok(answered)).unwrap();
+        assert!(resend.learn_url(&Ok(answered)));
+        let retry = resend.request().unwrap();
         assert!(retry.body().is_none() && request.body().is_none());
         assert_eq!(retry.headers(), request.headers());
     }
