@@ -583,3 +583,33 @@ async fn the_key_never_shows_in_debug_or_display() {
         assert_no_key(&format!("{err}"));
     }
 }
+
+#[tokio::test]
+async fn raw_calls_see_the_url_of_an_answer_the_transport_read_first() {
+    // An answer the spec does not declare comes back whole to a raw call. The transport reads
+    // it first (to bound it and keep it for errors) and hands on a rebuilt response: with the
+    // URL it came from, not reqwest's placeholder.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/console/v1/users/teams"))
+        .respond_with(ResponseTemplate::new(418).set_body_string("a teapot"))
+        .mount(&server)
+        .await;
+    let client = client_for(&server.uri());
+    let error = client
+        .raw()
+        .create_team()
+        .body(sample_team())
+        .send()
+        .await
+        .unwrap_err();
+    let statsig_console::raw::Error::UnexpectedResponse(response) = error else {
+        panic!("expected the undeclared answer itself, got {error:?}");
+    };
+    assert_eq!(response.status().as_u16(), 418);
+    assert_eq!(
+        response.url().as_str(),
+        format!("{}/console/v1/users/teams", server.uri())
+    );
+    assert_eq!(response.text().await.unwrap(), "a teapot");
+}
