@@ -254,10 +254,9 @@ impl ClientHooks<ClientConfig> for generated::Client {
             .then(|| Resend::of(&mut request, !config.http_built_here))
             .flatten();
         let mut attempt: u32 = 1;
-        call.span.record("attempt", attempt);
         // The first attempt starts with the call: one clock read serves both.
         let mut sent_at = started;
-        let mut sending = start_attempt(self, config, request, &call, sent_at);
+        let mut sending = start_attempt(self, config, request, &call, attempt, sent_at);
         async move {
             loop {
                 let (result, retry_after) = answer(config, &call.span, &mut sending).await;
@@ -309,9 +308,8 @@ impl ClientHooks<ClientConfig> for generated::Client {
                     return result;
                 };
                 attempt += 1;
-                call.span.record("attempt", attempt);
                 sent_at = Instant::now();
-                sending = start_attempt(self, config, request, &call, sent_at);
+                sending = start_attempt(self, config, request, &call, attempt, sent_at);
             }
         }
     }
@@ -391,17 +389,20 @@ fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
     }
 }
 
-/// Starts an attempt at `now`: sends `request` and returns its response future. Takes the
-/// request by value for the reason given at [`begin_call`]. The future is `Unpin` (reqwest
-/// boxes its own), so the call's future keeps one in place and awaits it by reference,
-/// without moving it into each wait for an answer.
+/// Starts attempt number `attempt` at `now`: records the number on the call's span, sends
+/// `request` and returns its response future. Takes the request by value for the reason given
+/// at [`begin_call`]. The future is `Unpin` (reqwest boxes its own), so the call's future
+/// keeps one in place and awaits it by reference, without moving it into each wait for an
+/// answer.
 fn start_attempt(
     client: &generated::Client,
     config: &ClientConfig,
     mut request: reqwest::Request,
     call: &Call,
+    attempt: u32,
     now: Instant,
 ) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Unpin + use<> {
+    call.span.record("attempt", attempt);
     set_attempt_timeout(config, &mut request, call.deadline, now);
     trace_request(config, &request);
     let _ = record_last_response(None);
