@@ -590,14 +590,14 @@ fn trace_request(config: &ClientConfig, request: &reqwest::Request) {
     }
 }
 
-/// The body, up to `limit` bytes (and whether it was longer). A body that arrives in one
-/// chunk, the usual case for small answers, is kept without copying.
 /// Reads a body to its end without keeping it: an empty body, not truncated.
 async fn drain_body(response: &mut reqwest::Response) -> reqwest::Result<(Bytes, bool)> {
     while response.chunk().await?.is_some() {}
     Ok((Bytes::new(), false))
 }
 
+/// The body, up to `limit` bytes (and whether it was longer). A body that arrives in one
+/// chunk, the usual case for small answers, is kept without copying.
 async fn read_body(
     response: &mut reqwest::Response,
     limit: usize,
