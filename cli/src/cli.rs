@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// What `--help` ends with: the exit codes, which every command shares.
@@ -229,8 +231,9 @@ pub enum MockCommand {
     /// Serve the fake Console on 127.0.0.1 until Ctrl-C (or SIGTERM).
     ///
     /// It checks every request against the spec, keeps experiments and teams in memory,
-    /// enforces the vendor's rate limits per key (unless --no-rate-limit), and answers as the
-    /// Console does. It prints its URL and key as `STATSIG_CONSOLE_BASE_URL=...` and
+    /// enforces the vendor's rate limits as the vendor documents them (one burst window and
+    /// one quota window for all its keys, every attempt counted, the 429s included; no
+    /// `Retry-After` unless --retry-after), and answers as the Console does. It prints its URL and key as `STATSIG_CONSOLE_BASE_URL=...` and
     /// `STATSIG_CONSOLE_API_KEY=...` lines.
     #[command(after_help = "Example:
   statsig-console mock serve --port 8080 --api-key console-dev --experiment checkout_flow=Control,Test")]
@@ -253,8 +256,42 @@ pub struct ServeArgs {
     pub experiments: Vec<(String, Vec<String>)>,
 
     /// Accept any number of requests (the vendor's limits are enforced by default).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["burst", "quota"])]
     pub no_rate_limit: bool,
+
+    /// The burst window, as REQUESTS/SECONDS (default 100/10: the vendor's older figure, as
+    /// its current documentation gives none).
+    #[arg(long, value_name = "REQUESTS/SECONDS", value_parser = parse_window)]
+    pub burst: Option<(u32, Duration)>,
+
+    /// The project's quota window, as REQUESTS/SECONDS (default 1800/900: about 1,800 attempts
+    /// per 15 minutes, as the vendor documents).
+    #[arg(long, value_name = "REQUESTS/SECONDS", value_parser = parse_window)]
+    pub quota: Option<(u32, Duration)>,
+
+    /// Say in a `Retry-After` header how long until a window has room (the vendor sends none).
+    #[arg(long)]
+    pub retry_after: bool,
+}
+
+/// `100/10`: 100 requests per 10 seconds (the seconds may have a fraction).
+fn parse_window(text: &str) -> Result<(u32, Duration), String> {
+    let (requests, seconds) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not REQUESTS/SECONDS"))?;
+    let requests: u32 = requests
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{requests:?} is not a positive number of requests"))?;
+    let seconds: f64 = seconds
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .ok_or_else(|| format!("{seconds:?} is not a number of seconds (0 to 86400)"))?;
+    Ok((requests, Duration::from_secs_f64(seconds)))
 }
 
 fn parse_experiment(text: &str) -> Result<(String, Vec<String>), String> {

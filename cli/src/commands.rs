@@ -282,6 +282,24 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
         .user("li@example.com", "Li", "Wei");
     if args.no_rate_limit {
         builder = builder.rate_limits(statsig_console::RateLimit::new());
+    } else if args.burst.is_some() || args.quota.is_some() {
+        // The vendor's windows, burst then quota, each replaced when given.
+        let asked = [args.burst, args.quota];
+        let limits = statsig_console::RateLimit::vendor()
+            .windows()
+            .iter()
+            .zip(asked)
+            .fold(
+                statsig_console::RateLimit::new(),
+                |limits, (vendor, asked)| {
+                    let (requests, period) = asked.unwrap_or(*vendor);
+                    limits.window(requests, period)
+                },
+            );
+        builder = builder.rate_limits(limits);
+    }
+    if args.retry_after {
+        builder = builder.with_retry_after();
     }
     let keys = if args.api_keys.is_empty() {
         vec!["console-dev".to_string()]

@@ -42,8 +42,14 @@
 //!    declare on a known path is answered `405` with an `Allow` header.
 //! 4. A missing or unknown `STATSIG-API-KEY`, or an SDK key (`client-…`, `secret-…`), is
 //!    answered `401` with the vendor's wording.
-//! 5. Past the project's mutation [`RateLimit`] (per key), `429 {status, message}` with
-//!    `Retry-After` in seconds.
+//! 5. Past the project's mutation [`RateLimit`], `429 {status, message}`, as the vendor
+//!    documents it (docs.statsig.com/console-api, "Rate limiting", read 2026-12-01): one
+//!    quota per project shared by all its keys (every key of a `MockConsole` is in one project
+//!    unless [`MockConsoleBuilder::api_key_in_project`] says otherwise), a burst window and a
+//!    quota window ([`RateLimit::vendor`] by default), and **every attempt counts**, those
+//!    answered 429 included, so a client that retries at once only digs deeper. Like the
+//!    vendor's, the 429 carries no `Retry-After` unless [`MockConsoleBuilder::with_retry_after`]
+//!    asks for one. Requests refused before (401, 404, 405) are not counted.
 //! 6. A body that is not JSON, or breaks any rule of the spec's schema (a missing required
 //!    field, a wrong type, `null` where not `nullable`, an enum value outside the spec, more
 //!    items than `maxItems`, a malformed email, and whatever else the spec says) is answered
@@ -214,6 +220,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Bytes,
+    /// The status the fake answered with; `None` when it closed the connection instead.
+    pub status: Option<u16>,
 }
 
 impl RecordedRequest {
@@ -229,12 +237,18 @@ impl RecordedRequest {
     pub fn body_json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }
+
+    /// Whether the fake answered 429 (its rate limits or a scripted fault).
+    pub fn was_throttled(&self) -> bool {
+        self.status == Some(429)
+    }
 }
 
 /// Configures a [`MockConsole`]. Obtain one with [`MockConsole::builder`].
 #[derive(Debug)]
 pub struct MockConsoleBuilder {
-    api_keys: Vec<String>,
+    /// Each key with its project.
+    api_keys: Vec<(String, String)>,
     experiments: Vec<(String, Vec<String>)>,
     users: Vec<MockUser>,
     rate_limits: RateLimit,
@@ -244,9 +258,21 @@ pub struct MockConsoleBuilder {
 }
 
 impl MockConsoleBuilder {
-    /// A Console key the fake accepts (call again for more). Default: `console-mock-key`.
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_keys.push(key.into());
+    /// A Console key the fake accepts (call again for more), in the fake's one project: all
+    /// such keys share its rate limits, as the vendor's keys share a project's quota. Default:
+    /// [`DEFAULT_MOCK_KEY`].
+    pub fn api_key(self, key: impl Into<String>) -> Self {
+        self.api_key_in_project(key, DEFAULT_PROJECT)
+    }
+
+    /// A Console key of the project named `project`: its requests count against that
+    /// project's windows, apart from every other project's.
+    pub fn api_key_in_project(
+        mut self,
+        key: impl Into<String>,
+        project: impl Into<String>,
+    ) -> Self {
+        self.api_keys.push((key.into(), project.into()));
         self
     }
 
@@ -272,16 +298,16 @@ impl MockConsoleBuilder {
         self
     }
 
-    /// Mutation rate limits (default [`RateLimit::vendor`]).
+    /// Mutation rate limits, enforced per project (default [`RateLimit::vendor`]).
     pub fn rate_limits(mut self, limits: RateLimit) -> Self {
         self.rate_limits = limits;
         self
     }
 
-    /// Answers 429 without a `Retry-After` header, as the vendor's Console has been seen to
-    /// (by default the fake says how long until its window frees a slot).
-    pub fn without_retry_after(mut self) -> Self {
-        self.retry_after_on_429 = false;
+    /// Answers 429 with a `Retry-After` header saying how long until a window would have room
+    /// for one more attempt. The vendor documents none, and by default the fake sends none.
+    pub fn with_retry_after(mut self) -> Self {
+        self.retry_after_on_429 = true;
         self
     }
 
@@ -302,10 +328,11 @@ impl MockConsoleBuilder {
     pub async fn start(self) -> std::io::Result<MockConsole> {
         let spec = schema::Spec::embedded().map_err(std::io::Error::other)?;
         let api_keys = if self.api_keys.is_empty() {
-            vec![DEFAULT_MOCK_KEY.to_string()]
+            vec![(DEFAULT_MOCK_KEY.to_string(), DEFAULT_PROJECT.to_string())]
         } else {
             self.api_keys
         };
+        let first_key = api_keys[0].0.clone();
         let mut state = State::default();
         for (id, groups) in self.experiments {
             state.experiments.insert(
@@ -337,7 +364,7 @@ impl MockConsoleBuilder {
         // Built once here, so a key the client would refuse (an SDK key, say) fails `start`
         // with a message instead of making `client()` fail later.
         let client = Client::builder()
-            .api_key(api_keys[0].clone())
+            .api_key(first_key.clone())
             .base_url(format!("http://{address}"))
             .build()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -346,7 +373,7 @@ impl MockConsoleBuilder {
         Ok(MockConsole {
             address,
             client,
-            api_key: api_keys[0].clone(),
+            api_key: first_key,
             shared,
             stop,
             task: Some(task),
@@ -356,6 +383,9 @@ impl MockConsoleBuilder {
 
 /// The key a [`MockConsole`] accepts when none is configured.
 pub const DEFAULT_MOCK_KEY: &str = "console-mock-key";
+
+/// The project of the keys given with [`MockConsoleBuilder::api_key`].
+const DEFAULT_PROJECT: &str = "default";
 
 /// A running fake Console. Stops when dropped or on [`MockConsole::shutdown`].
 pub struct MockConsole {
@@ -383,7 +413,7 @@ impl MockConsole {
             experiments: Vec::new(),
             users: Vec::new(),
             rate_limits: RateLimit::vendor(),
-            retry_after_on_429: true,
+            retry_after_on_429: false,
             faults: Vec::new(),
             port: 0,
         }
@@ -425,8 +455,8 @@ impl MockConsole {
             .clone()
     }
 
-    /// How many requests the fake answered 429 because of its rate limits (scripted faults
-    /// not included).
+    /// How many attempts the fake's rate limits rejected (answered 429; scripted faults not
+    /// included). Each of them counted toward its project's windows.
     pub fn throttled(&self) -> usize {
         self.shared
             .throttled
@@ -463,6 +493,16 @@ impl MockConsole {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push_back(fault);
+    }
+
+    /// The rate limits in force.
+    pub fn rate_limits(&self) -> RateLimit {
+        self.shared
+            .limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .limits()
+            .clone()
     }
 
     /// Changes the rate limits from now on (the request history is kept).

@@ -33,14 +33,15 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
 pub(super) struct Shared {
     pub(super) spec: Spec,
-    pub(super) api_keys: Vec<String>,
+    /// Each accepted key with the project whose quota it counts against.
+    pub(super) api_keys: Vec<(String, String)>,
     pub(super) state: Mutex<State>,
     pub(super) journal: Mutex<Vec<RecordedRequest>>,
     pub(super) faults: Mutex<VecDeque<Fault>>,
     pub(super) limiter: Mutex<Limiter>,
     /// Whether a 429 says when to retry (`Retry-After`).
     pub(super) retry_after_on_429: bool,
-    /// Requests answered 429 by the rate limits so far.
+    /// Attempts the rate limits rejected (answered 429) so far.
     pub(super) throttled: std::sync::atomic::AtomicUsize,
 }
 
@@ -50,7 +51,8 @@ impl Shared {
     }
 }
 
-/// Sliding-window request logs, per key and window.
+/// Sliding-window logs of every attempt, per project: as the vendor counts, a rejected attempt
+/// counts toward the windows too.
 pub(super) struct Limiter {
     limits: RateLimit,
     history: HashMap<String, VecDeque<Instant>>,
@@ -64,12 +66,17 @@ impl Limiter {
         }
     }
 
+    pub(super) fn limits(&self) -> &RateLimit {
+        &self.limits
+    }
+
     pub(super) fn set_limits(&mut self, limits: RateLimit) {
         self.limits = limits;
     }
 
-    /// Records a request for `key`, or says how long until one would be allowed.
-    fn admit(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
+    /// Records an attempt on `project`'s windows, and admits it or says how long until a
+    /// window would have room (for an attempt that waits and sends nothing in between).
+    fn admit(&mut self, project: &str, now: Instant) -> Result<(), Duration> {
         let Some(longest) = self
             .limits
             .windows()
@@ -79,7 +86,7 @@ impl Limiter {
         else {
             return Ok(());
         };
-        let log = self.history.entry(key.to_string()).or_default();
+        let log = self.history.entry(project.to_string()).or_default();
         while log
             .front()
             .is_some_and(|t| now.duration_since(*t) >= longest)
@@ -99,10 +106,10 @@ impl Limiter {
                 wait = wait.max(frees_at.saturating_duration_since(now));
             }
         }
+        log.push_back(now);
         if wait > Duration::ZERO {
             return Err(wait);
         }
-        log.push_back(now);
         Ok(())
     }
 }
@@ -258,7 +265,7 @@ async fn handle(
             ));
         }
     };
-    let recorded = RecordedRequest {
+    let mut recorded = RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
@@ -275,12 +282,15 @@ async fn handle(
             })
             .collect(),
         body: body.clone(),
+        status: None,
     };
-    shared
-        .journal
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(recorded);
+    let record = |recorded: RecordedRequest| {
+        shared
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(recorded);
+    };
 
     let route = Route::parse(parts.uri.path());
     let operation = route.as_ref().map_or(MockOperation::Any, Route::operation);
@@ -291,14 +301,24 @@ async fn handle(
             status,
             headers,
             body,
-        }) => return Ok(scripted_response(status, headers, body)),
-        Some(FaultAction::DropConnection) => return Err(DropConnection),
+        }) => {
+            let response = scripted_response(status, headers, body);
+            recorded.status = Some(response.status().as_u16());
+            record(recorded);
+            return Ok(response);
+        }
+        Some(FaultAction::DropConnection) => {
+            record(recorded);
+            return Err(DropConnection);
+        }
         Some(FaultAction::Delay(delay)) => (Some(delay), false),
         Some(FaultAction::TruncateBody) => (None, true),
         None => (None, false),
     };
 
     let mut response = answer(&shared, &parts, route, &body);
+    recorded.status = Some(response.status().as_u16());
+    record(recorded);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -401,15 +421,15 @@ fn answer(
         );
         return response;
     }
-    let key = match authorize(shared, &parts.headers) {
-        Ok(key) => key,
+    let project = match authorize(shared, &parts.headers) {
+        Ok(project) => project,
         Err(message) => return error_response(StatusCode::UNAUTHORIZED, &message),
     };
     let admitted = shared
         .limiter
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .admit(&key, Instant::now());
+        .admit(project, Instant::now());
     if let Err(wait) = admitted {
         shared
             .throttled
@@ -509,18 +529,21 @@ fn refusal_response(refusal: Refusal) -> Response<MockBody> {
     }
 }
 
-/// The accepted key, or the vendor's 401 message.
-fn authorize(shared: &Shared, headers: &http::HeaderMap) -> Result<String, String> {
+/// The project of the accepted key, or the vendor's 401 message.
+fn authorize<'a>(shared: &'a Shared, headers: &http::HeaderMap) -> Result<&'a str, String> {
     let sent = headers
         .get(API_KEY_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let project = |key: &str| {
+        shared
+            .api_keys
+            .iter()
+            .find(|(accepted, _)| accepted == key)
+            .map(|(_, project)| project.as_str())
+    };
     match sent {
-        Some(key)
-            if shared.api_keys.contains(&key)
-                && !key.starts_with("client-")
-                && !key.starts_with("secret-") =>
-        {
-            Ok(key)
+        Some(key) if !key.starts_with("client-") && !key.starts_with("secret-") && project(&key).is_some() => {
+            Ok(project(&key).unwrap_or_default())
         }
         Some(key) => Err(format!(
             "This endpoint only accepts an active CONSOLE key, but an invalid key was sent. Key: {key}"
@@ -541,24 +564,29 @@ mod tests {
         let mut limiter = Limiter::new(
             RateLimit::new()
                 .window(2, Duration::from_secs(10))
-                .window(3, Duration::from_secs(60)),
+                .window(5, Duration::from_secs(60)),
         );
         let start = Instant::now();
-        assert!(limiter.admit("k", start).is_ok());
-        assert!(limiter.admit("k", start + Duration::from_secs(1)).is_ok());
+        assert!(limiter.admit("p", start).is_ok());
+        assert!(limiter.admit("p", start + Duration::from_secs(1)).is_ok());
         assert_eq!(
-            limiter.admit("k", start + Duration::from_secs(2)),
+            limiter.admit("p", start + Duration::from_secs(2)),
             Err(Duration::from_secs(8))
         );
-        assert!(limiter.admit("k", start + Duration::from_secs(10)).is_ok());
-        // Three in the minute now: the long window binds until the first ages out at 60 s.
+        // The rejected attempt at 2 s counts too: at 10.5 s the window still holds two.
         assert_eq!(
-            limiter.admit("k", start + Duration::from_secs(21)),
+            limiter.admit("p", start + Duration::from_millis(10_500)),
+            Err(Duration::from_millis(500))
+        );
+        assert!(limiter.admit("p", start + Duration::from_secs(12)).is_ok());
+        // Five attempts in the minute now: the long window binds until the first ages out.
+        assert_eq!(
+            limiter.admit("p", start + Duration::from_secs(21)),
             Err(Duration::from_secs(39))
         );
         assert!(
             limiter
-                .admit("other", start + Duration::from_secs(21))
+                .admit("other project", start + Duration::from_secs(21))
                 .is_ok()
         );
     }

@@ -365,15 +365,8 @@ async fn create_team_resolves_users_and_refuses_duplicates() {
     assert_eq!(console.teams().len(), 1);
 }
 
-#[tokio::test]
-async fn rate_limits_answer_429_with_retry_after() {
-    let console = MockConsole::builder()
-        .api_key(KEY)
-        .experiment("checkout_flow", ["Control", "Test"])
-        .rate_limits(RateLimit::new().window(3, Duration::from_secs(30)))
-        .start()
-        .await
-        .unwrap();
+/// Four attempts against a window of 3 per 30 s; the error of the fourth.
+async fn fourth_attempt_in_a_window_of_three(console: &MockConsole) -> Error {
     let client = console
         .client_builder()
         .retry_policy(RetryPolicy::none())
@@ -386,38 +379,87 @@ async fn rate_limits_answer_429_with_retry_after() {
             .await
             .unwrap();
     }
-    let err = client
+    client
         .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
-        .unwrap_err();
-    match &err {
-        Error::RateLimited {
-            retry_after: Some(wait),
-            ..
-        } => assert!(
-            *wait > Duration::from_secs(25) && *wait <= Duration::from_secs(30),
-            "{wait:?}"
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_without_retry_after_as_the_vendor_does() {
+    let console = MockConsole::builder()
+        .api_key(KEY)
+        .experiment("checkout_flow", ["Control", "Test"])
+        .rate_limits(RateLimit::new().window(3, Duration::from_secs(30)))
+        .start()
+        .await
+        .unwrap();
+    let err = fourth_attempt_in_a_window_of_three(&console).await;
+    assert!(
+        matches!(
+            err,
+            Error::RateLimited {
+                retry_after: None,
+                ..
+            }
         ),
-        other => panic!("expected a 429 with Retry-After, got {other:?}"),
-    }
-    assert_eq!(console.journal().len(), 4);
+        "{err:?}"
+    );
+    assert_eq!(console.throttled(), 1);
+    let journal = console.journal();
+    assert_eq!(journal.len(), 4);
+    assert_eq!(
+        journal
+            .iter()
+            .map(|r| r.was_throttled())
+            .collect::<Vec<_>>(),
+        [false, false, false, true]
+    );
     console.set_rate_limits(RateLimit::new());
-    client
+    console
+        .client()
         .patch_experiment_overrides("checkout_flow", sample_overrides())
         .await
         .unwrap();
 }
 
 #[tokio::test]
+async fn with_retry_after_a_429_says_when_a_window_has_room() {
+    let console = MockConsole::builder()
+        .api_key(KEY)
+        .experiment("checkout_flow", ["Control", "Test"])
+        .rate_limits(RateLimit::new().window(3, Duration::from_secs(30)))
+        .with_retry_after()
+        .start()
+        .await
+        .unwrap();
+    match fourth_attempt_in_a_window_of_three(&console).await {
+        Error::RateLimited {
+            retry_after: Some(wait),
+            ..
+        } => assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        ),
+        other => panic!("expected a 429 with Retry-After, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn the_vendor_limits_are_the_default() {
     let console = MockConsole::builder().start().await.unwrap();
-    drop(console);
+    assert_eq!(console.rate_limits(), RateLimit::vendor());
     assert_eq!(
         RateLimit::vendor().windows(),
         &[
             (100, Duration::from_secs(10)),
-            (900, Duration::from_secs(900))
+            (1_800, Duration::from_secs(900))
         ]
+    );
+    console.set_rate_limits(RateLimit::new().window(1, Duration::from_secs(1)));
+    assert_eq!(
+        console.rate_limits(),
+        RateLimit::new().window(1, Duration::from_secs(1))
     );
 }
 

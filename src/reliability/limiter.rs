@@ -1,50 +1,75 @@
-//! The client-side limiter for the vendor's mutation rate limits, shared by a client's clones.
+//! The client-side limiter for the vendor's mutation rate limits, shared by a client's clones:
+//! the windows the client holds itself to, how it learns from 429s, and how it probes while
+//! throttled.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-
-use super::retry::AttemptOutcome;
 use tokio::time::Instant;
 
-/// The vendor's shortest documented window (100 requests per 10 s): what a 429 without
-/// `Retry-After` is waited out for when the client has no limiter of its own.
-pub(crate) const VENDOR_SHORT_WINDOW: Duration = Duration::from_secs(10);
+use super::retry::{AttemptOutcome, random_unit};
+
+/// The vendor's burst protection, as its older documentation put it (100 requests per 10 s).
+/// The current documentation (docs.statsig.com/console-api, "Rate limiting", read 2026-12-01)
+/// says burst protection exists but gives no number, so this is the best published figure.
+const VENDOR_BURST: (u32, Duration) = (100, Duration::from_secs(10));
+/// The vendor's project quota, as its current documentation gives it: about 1,800 request
+/// attempts per 15-minute window, shared by every Console key of the project, rejected
+/// attempts included.
+const VENDOR_QUOTA: (u32, Duration) = (1_800, Duration::from_secs(15 * 60));
+/// The share of the vendor's figures the client allows itself by default: "about" 1,800 may
+/// be a little less, and a request's count at the server and at the client start at slightly
+/// different instants.
+const DEFAULT_MARGIN: f64 = 0.95;
 
 /// Mutation limits as sliding windows of at most `requests` per `period`: what the client
-/// holds itself to, and what the fake Console (`statsig-console-mock`) enforces per API key.
+/// holds itself to, and what the fake Console (`statsig-console-mock`) enforces per project.
 ///
-/// The default stays a little under the vendor's documented limits of 100 requests per 10 s
-/// and 900 per 15 minutes per project: 95 per 10 s and 850 per 15 minutes.
+/// The vendor documents (docs.statsig.com/console-api, "Rate limiting", read 2026-12-01) one
+/// quota per project, shared by all its Console keys: about 1,800 request attempts per
+/// 15-minute window, with burst protection on top that can throttle a burst below it. Both
+/// answer 429, and attempts the limiter rejects count toward the quota too. The vendor gives
+/// no figure for burst protection; the client assumes its older documentation's 100 requests
+/// per 10 s. [`RateLimit::vendor`] is exactly that; the default stays 5% under it:
+/// 95 per 10 s and 1,710 per 15 minutes.
 ///
-/// The limiter is adaptive by default: when the server answers 429 anyway (another process on
-/// the same project is using the budget), the client lowers the share of these windows it
-/// allows itself, and climbs back to them while requests succeed. See
-/// [`RateLimit::adaptive`].
+/// Every attempt counts, a throttled one included, as it does at the server. The limiter is
+/// adaptive by default ([`RateLimit::adaptive`]): after a 429 the client and its clones slow
+/// down together and learn a lower share of the windows; see the README's "Reliability".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimit {
     windows: Vec<(u32, Duration)>,
     adaptive: bool,
+    probe_backoff: Option<(Duration, Duration)>,
 }
 
 impl Default for RateLimit {
     fn default() -> Self {
+        let margin = |(requests, period): (u32, Duration)| {
+            (
+                (f64::from(requests) * DEFAULT_MARGIN).floor() as u32,
+                period,
+            )
+        };
+        let (burst, quota) = (margin(VENDOR_BURST), margin(VENDOR_QUOTA));
         Self::new()
-            .window(95, Duration::from_secs(10))
-            .window(850, Duration::from_secs(15 * 60))
+            .window(burst.0, burst.1)
+            .window(quota.0, quota.1)
     }
 }
 
 impl RateLimit {
-    /// The vendor's documented limits exactly: 100 requests per 10 s and 900 per 15 minutes
-    /// (what the fake Console enforces by default).
+    /// The vendor's limits exactly, as documented on 2026-12-01: a burst window of 100
+    /// requests per 10 s (the older documentation's figure: the current one gives none) and
+    /// the project quota of 1,800 per 15 minutes. What the fake Console enforces by default.
     pub fn vendor() -> Self {
         Self::new()
-            .window(100, Duration::from_secs(10))
-            .window(900, Duration::from_secs(15 * 60))
+            .window(VENDOR_BURST.0, VENDOR_BURST.1)
+            .window(VENDOR_QUOTA.0, VENDOR_QUOTA.1)
     }
 
     /// No windows yet, so nothing is limited; add them with [`RateLimit::window`].
@@ -52,14 +77,24 @@ impl RateLimit {
         Self {
             windows: Vec::new(),
             adaptive: true,
+            probe_backoff: None,
         }
     }
 
-    /// Whether the client adapts to throttling (default `true`): after a 429 it allows itself
-    /// 70% of its current share of the windows (at most once per round of requests: a 429
-    /// counts only for a request sent after the last cut), and while requests succeed it
-    /// climbs back by about one request per window for every window's worth of successes,
-    /// never above the windows themselves. With `false` the windows are a fixed limit.
+    /// Whether the client adapts its windows to throttling (default `true`).
+    ///
+    /// - A 429 to a request sent while nothing was throttled starts a *throttled spell*: the
+    ///   client allows itself 70% of what the server accepted from it in the shortest window
+    ///   (CUBIC's cut), and climbs back along CUBIC's curve while requests succeed, never
+    ///   above the configured windows.
+    /// - When 429s keep coming for a whole shortest window while this client's own rate in it
+    ///   is under half the configured burst window, it is not the burst but a longer window (the project's
+    ///   quota) that is exhausted: the longer window this client has used most of is lowered to
+    ///   what the server accepted from it in that window, and climbs back along the same curve
+    ///   in units of its own length. The configured windows stay the ceiling.
+    ///
+    /// With `false` the windows are a fixed limit. Either way, while throttled the client sends
+    /// one probe at a time (see [`RateLimit::probe_backoff`]).
     pub fn adaptive(mut self, adaptive: bool) -> Self {
         self.adaptive = adaptive;
         self
@@ -80,6 +115,66 @@ impl RateLimit {
     pub fn windows(&self) -> &[(u32, Duration)] {
         &self.windows
     }
+
+    /// How far apart probes are while throttled: after a 429 the client and its clones have
+    /// at most one request in flight until one succeeds, the `n`th probe after a wait of
+    /// between half and all of `initial × 2^(n − 1)` (jitter), capped at `max` (a server's
+    /// `Retry-After` is waited out when it is longer). Default: a quarter of the shortest
+    /// window, capped at four shortest windows (2.5 s to 40 s with the default windows).
+    pub fn probe_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.probe_backoff = Some((initial, max.max(initial)));
+        self
+    }
+
+    /// The probe backoff in force: (initial, max).
+    pub fn probe_backoff_range(&self) -> (Duration, Duration) {
+        self.probe_backoff.unwrap_or_else(|| {
+            let shortest = self
+                .windows
+                .iter()
+                .map(|(_, period)| *period)
+                .min()
+                .unwrap_or(VENDOR_BURST.1);
+            (shortest / 4, shortest * 4)
+        })
+    }
+
+    /// The same limits with time running `factor` times faster: every period (and a
+    /// configured probe backoff) divided by it, the counts unchanged. For tests against the
+    /// fake Console: `RateLimit::default().faster(100)` on the client against
+    /// `RateLimit::vendor().faster(100)` on the fake behaves as the defaults do against the
+    /// vendor, in a hundredth of the time.
+    pub fn faster(mut self, factor: u32) -> Self {
+        let factor = factor.max(1);
+        for (_, period) in &mut self.windows {
+            *period /= factor;
+        }
+        if let Some((initial, max)) = &mut self.probe_backoff {
+            *initial /= factor;
+            *max /= factor;
+        }
+        self
+    }
+}
+
+/// The wait of a throttled call's `rejection`th retry when the client has no limiter to pace
+/// it: exponential backoff with jitter, as for probes under [`RateLimit::vendor`].
+pub(crate) fn unpaced_throttle_ceiling(rejection: u32) -> Duration {
+    let (initial, max) = RateLimit::vendor().probe_backoff_range();
+    backoff_ceiling(initial, max, rejection)
+}
+
+/// `initial × 2^(n − 1)`, capped at `max`.
+fn backoff_ceiling(initial: Duration, max: Duration, n: u32) -> Duration {
+    initial
+        .saturating_mul(1u32 << n.saturating_sub(1).min(31))
+        .min(max)
+}
+
+/// A wait of between half and all of `ceiling`: spread so that clients throttled together do
+/// not come back together, yet never bunched near zero.
+pub(crate) fn jittered(ceiling: Duration) -> Duration {
+    ceiling.mul_f64(0.5 + 0.5 * random_unit())
 }
 
 /// Shared by a client and its clones. Each request counts from the moment it is sent until
@@ -89,13 +184,16 @@ impl RateLimit {
 pub(crate) struct Limiter {
     windows: Vec<(u32, Duration)>,
     longest: Duration,
-    /// The index in `windows` of the window with the shortest period: its count is what
-    /// adaptation steps in, and its period what a 429 without `Retry-After` is waited out for.
+    /// The index in `windows` of the window with the shortest period: the burst window, whose
+    /// share a first 429 cuts and whose period tells a burst from an exhausted quota.
     shortest: Option<usize>,
     adaptive: bool,
-    /// Whether the share is below 1 after a cut: lets every success in the common case (never
+    probe_backoff: (Duration, Duration),
+    /// Whether some window's share is below 1: lets every success in the common case (never
     /// throttled) skip the lock.
     climbing: AtomicBool,
+    /// Whether a throttled spell is on: likewise.
+    throttled: AtomicBool,
     state: Mutex<LimiterState>,
     changed: Notify,
     /// How many `acquire` calls are waiting: a release with none waiting skips `Notify`, whose
@@ -108,6 +206,9 @@ struct LimiterState {
     in_flight: u32,
     /// Completion times, oldest first; none older than the longest window.
     completed: VecDeque<Instant>,
+    /// When attempts were answered 429, oldest first; none older than the longest window.
+    /// With it the limiter tells what the server accepted from what it merely counted.
+    rejected: VecDeque<Instant>,
     /// How many completions were pruned from the front of `completed`: with it, positions in
     /// `window_starts` stay valid as the front is pruned.
     pruned: u64,
@@ -117,14 +218,50 @@ struct LimiterState {
     window_starts: Vec<u64>,
     /// The latest instant the windows were moved to; they never move back.
     moved_to: Option<Instant>,
-    /// The share of the shortest window the client allows itself, in (0, 1]; 1 unless adaptive.
+    /// For each window, the share of it the client allows itself now.
+    allowances: Vec<Allowance>,
+    /// The throttled spell under way, if one is.
+    spell: Option<Spell>,
+    /// When the last throttled spell ended: a 429 to a request sent before then tells of a
+    /// rate that spell already dealt with.
+    last_spell_end: Option<Instant>,
+}
+
+/// The share of one window the client allows itself, and the CUBIC state it climbs by.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    /// In (0, 1]; 1 unless adaptation lowered it.
     share: f64,
-    /// When the share was last cut after a 429.
+    /// When the share was last lowered.
     last_cut: Option<Instant>,
-    /// The shortest window's allowance (requests) just before, and just after, the last cut:
-    /// growth is CUBIC's curve between them and beyond.
+    /// The allowance (requests) just before, and just after, the last cut: growth is CUBIC's
+    /// curve between them and beyond.
     before_cut: f64,
     after_cut: f64,
+}
+
+impl Allowance {
+    const FULL: Allowance = Allowance {
+        share: 1.0,
+        last_cut: None,
+        before_cut: 0.0,
+        after_cut: 0.0,
+    };
+}
+
+/// From the first 429 of requests sent while nothing was throttled until a request sent
+/// during it is answered with anything else: one probe in flight at a time, spaced by an
+/// exponential backoff with jitter.
+#[derive(Debug)]
+struct Spell {
+    started: Instant,
+    /// 429s to requests sent since the spell started, the one that started it included: the
+    /// backoff's exponent.
+    rejections: u32,
+    probe_in_flight: bool,
+    next_probe_at: Instant,
+    /// Whether the spell already lowered a longer window: once per spell.
+    quota_learned: bool,
 }
 
 /// What a 429 leaves of the allowance: CUBIC's multiplicative decrease, which aws-sdk-rust's
@@ -137,13 +274,15 @@ const CUT: f64 = 0.7;
 /// window cubed: after a cut from W to 0.7 W the allowance is back at W after
 /// cbrt(0.3 W / 0.4) windows (4 windows for W = 95), then probes above it, slowly at first.
 const CUBIC_C: f64 = 0.4;
-/// The smallest share; a window still admits at least one request.
-const MIN_SHARE: f64 = 0.01;
+/// The smallest share a cut leaves: with every attempt counted, a client whose first request
+/// met a 429 would otherwise be cut to one request per window, and take many windows to climb
+/// back (4 per 10 s with the default windows: still well under a twentieth of the burst).
+const MIN_SHARE: f64 = 0.05;
 
 impl LimiterState {
     /// Moves the windows to `now` (or to the latest instant they were moved to, if later):
-    /// prunes the completions older than the longest window, and steps each window's start
-    /// over the completions that left it. Returns the instant the windows are at.
+    /// prunes the completions and rejections older than the longest window, and steps each
+    /// window's start over the completions that left it. Returns the instant the windows are at.
     fn move_windows(
         &mut self,
         now: Instant,
@@ -160,6 +299,9 @@ impl LimiterState {
             {
                 self.completed.pop_front();
                 self.pruned += 1;
+            }
+            while self.rejected.front().is_some_and(|at| *at <= oldest_kept) {
+                self.rejected.pop_front();
             }
         }
         for (start, (_, period)) in self.window_starts.iter_mut().zip(windows) {
@@ -185,6 +327,26 @@ impl LimiterState {
             .get(index)
             .map_or(0, |start| (start.saturating_sub(self.pruned)) as usize)
     }
+
+    /// Attempts completed in window `index`, as of the last move.
+    fn completed_in_window(&self, index: usize) -> usize {
+        self.completed.len() - self.first_in_window(index)
+    }
+
+    /// Attempts completed in window `index` that the server accepted (answered anything but
+    /// 429), as of `now`, the instant of the last move.
+    fn accepted_in_window(&self, index: usize, period: Duration, now: Instant) -> usize {
+        let rejected = match now.checked_sub(period) {
+            Some(start) => self
+                .rejected
+                .iter()
+                .rev()
+                .take_while(|at| **at > start)
+                .count(),
+            None => self.rejected.len(),
+        };
+        self.completed_in_window(index).saturating_sub(rejected)
+    }
 }
 
 /// The requests a window of `requests` admits at `share`: at least one.
@@ -192,9 +354,16 @@ fn admitted(requests: u32, share: f64) -> usize {
     ((f64::from(requests) * share).floor() as usize).max(1)
 }
 
+thread_local! {
+    /// The permit the transport's `pre` hook hands to `exec`: the generated code calls one
+    /// right after the other in the same poll, so on the same thread, with nothing between.
+    static HANDED_OVER: Cell<Option<Permit>> = const { Cell::new(None) };
+}
+
 impl Limiter {
     pub(crate) fn new(limit: RateLimit) -> Arc<Self> {
         let window_count = limit.windows.len();
+        let probe_backoff = limit.probe_backoff_range();
         let longest = limit
             .windows
             .iter()
@@ -212,26 +381,281 @@ impl Limiter {
             longest,
             shortest,
             adaptive: limit.adaptive,
+            probe_backoff,
             climbing: AtomicBool::new(false),
+            throttled: AtomicBool::new(false),
             state: Mutex::new(LimiterState {
                 in_flight: 0,
                 completed: VecDeque::new(),
+                rejected: VecDeque::new(),
                 pruned: 0,
                 window_starts: vec![0; window_count],
                 moved_to: None,
-                share: 1.0,
-                last_cut: None,
-                before_cut: 0.0,
-                after_cut: 0.0,
+                allowances: vec![Allowance::FULL; window_count],
+                spell: None,
+                last_spell_end: None,
             }),
             changed: Notify::new(),
             waiting: AtomicUsize::new(0),
         })
     }
 
-    /// The shortest window's period: what a 429 without `Retry-After` is waited out for.
-    pub(crate) fn shortest_period(&self) -> Option<Duration> {
-        self.shortest_window().map(|(_, _, period)| period)
+    /// The share of window `index` the client allows itself now, in (0, 1].
+    #[cfg(test)]
+    fn share(&self, index: usize) -> f64 {
+        self.lock().allowances[index].share
+    }
+
+    /// Whether a throttled spell is on.
+    #[cfg(test)]
+    fn is_throttled(&self) -> bool {
+        self.throttled.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LimiterState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the limiter how the server took an attempt sent at `sent_at`.
+    pub(crate) fn observe(&self, outcome: AttemptOutcome, sent_at: Instant) {
+        if let AttemptOutcome::Answered {
+            status,
+            retry_after,
+        } = outcome
+        {
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                self.throttled(sent_at, retry_after);
+            } else {
+                // Any other answer got past the server's rate limiter.
+                self.admitted_by_server(sent_at, status.is_success());
+            }
+        }
+    }
+
+    /// The server answered 429 to a request sent at `sent_at`, asking for `retry_after` or
+    /// not. Starts a throttled spell, or counts the probe's rejection in the one under way.
+    fn throttled(&self, sent_at: Instant, retry_after: Option<Duration>) {
+        let mut state = self.lock();
+        let now = state.move_windows(Instant::now(), &self.windows, self.longest);
+        self.spell_rejection(&mut state, now, sent_at, retry_after.unwrap_or_default());
+        // Counted after the spell's decisions: those weigh what the server accepted among the
+        // attempts already completed, which this one is not yet.
+        state.rejected.push_back(now);
+    }
+
+    /// Starts a throttled spell with a 429 to a request sent at `sent_at`, or counts the
+    /// probe's rejection in the one under way.
+    fn spell_rejection(
+        &self,
+        state: &mut LimiterState,
+        now: Instant,
+        sent_at: Instant,
+        asked: Duration,
+    ) {
+        match &mut state.spell {
+            Some(spell) if sent_at < spell.started => {
+                // In flight when the spell began: it says nothing new, but a server's
+                // `Retry-After` is heeded all the same.
+                spell.next_probe_at = spell.next_probe_at.max(now + asked);
+            }
+            Some(spell) => {
+                spell.rejections += 1;
+                let ceiling =
+                    backoff_ceiling(self.probe_backoff.0, self.probe_backoff.1, spell.rejections);
+                spell.next_probe_at = now + jittered(ceiling).max(asked);
+                let persisted = self
+                    .shortest_window()
+                    .is_some_and(|(_, _, period)| now.duration_since(spell.started) >= period);
+                if self.adaptive
+                    && persisted
+                    && !spell.quota_learned
+                    && self.learn_quota(state, now)
+                    && let Some(spell) = &mut state.spell
+                {
+                    spell.quota_learned = true;
+                }
+            }
+            None => {
+                if state.last_spell_end.is_some_and(|end| sent_at < end) {
+                    return;
+                }
+                let ceiling = backoff_ceiling(self.probe_backoff.0, self.probe_backoff.1, 1);
+                state.spell = Some(Spell {
+                    started: now,
+                    rejections: 1,
+                    probe_in_flight: false,
+                    next_probe_at: now + jittered(ceiling).max(asked),
+                    quota_learned: false,
+                });
+                self.throttled.store(true, Ordering::SeqCst);
+                tracing::debug!(
+                    first_probe_in_ms = ceiling.as_millis() as u64,
+                    "throttled by the server: one probe at a time until a request succeeds"
+                );
+                if self.adaptive {
+                    self.cut_burst(state, now);
+                }
+            }
+        }
+    }
+
+    /// A spell's first 429: the shortest window's share goes to 70% of what the server
+    /// accepted from this client in it (or of the allowance, when that is less).
+    fn cut_burst(&self, state: &mut LimiterState, now: Instant) {
+        let Some((index, requests, period)) = self.shortest_window() else {
+            return;
+        };
+        let accepted = state.accepted_in_window(index, period, now) as f64;
+        let Some(allowance) = state.allowances.get_mut(index) else {
+            return;
+        };
+        let before = allowance.share;
+        let peak = (before * f64::from(requests)).min(accepted).max(1.0);
+        // CUBIC's fast convergence: a client cut again below its last peak gives way.
+        allowance.before_cut = if peak < allowance.before_cut {
+            peak * (1.0 + CUT) / 2.0
+        } else {
+            peak
+        };
+        allowance.after_cut = peak * CUT;
+        allowance.share = (allowance.after_cut / f64::from(requests)).max(MIN_SHARE);
+        allowance.last_cut = Some(now);
+        self.climbing.store(true, Ordering::Relaxed);
+        tracing::debug!(
+            window_ms = period.as_millis() as u64,
+            requests_per_window = admitted(requests, allowance.share),
+            share = allowance.share,
+            previous_share = before,
+            reason = "a 429 while nothing was throttled: the burst window is cut to 70% of what the server accepted in it",
+            "the client's rate limit goes down"
+        );
+    }
+
+    /// 429s have kept coming for a whole shortest window. When this client's own rate in that
+    /// window is under half of it (as configured), the burst is not what the server refuses: the
+    /// longer window this client has used most of is lowered to what the server accepted from
+    /// it in that window, if that is lower than its allowance. Returns whether a window was
+    /// lowered.
+    fn learn_quota(&self, state: &mut LimiterState, now: Instant) -> bool {
+        let Some((shortest, short_requests, _)) = self.shortest_window() else {
+            return false;
+        };
+        // Against the configured burst window, the one the server enforces: the spell's own
+        // cut of it says nothing of the server.
+        let short_used = state.completed_in_window(shortest) + state.in_flight as usize;
+        if short_used * 2 >= short_requests as usize {
+            return false;
+        }
+        let fullest = self
+            .windows
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| *index != shortest)
+            .map(|(index, (requests, period))| {
+                let allowance = admitted(*requests, state.allowances[index].share);
+                let used = state.completed_in_window(index) + state.in_flight as usize;
+                (index, *requests, *period, used as f64 / allowance as f64)
+            })
+            .max_by(|a, b| a.3.total_cmp(&b.3));
+        let Some((index, requests, period, _)) = fullest else {
+            return false;
+        };
+        let accepted = state.accepted_in_window(index, period, now).max(1) as f64;
+        let allowance = &mut state.allowances[index];
+        let before = allowance.share;
+        if accepted >= before * f64::from(requests) {
+            return false;
+        }
+        allowance.before_cut = accepted;
+        allowance.after_cut = accepted;
+        allowance.share = (accepted / f64::from(requests)).max(MIN_SHARE);
+        allowance.last_cut = Some(now);
+        self.climbing.store(true, Ordering::Relaxed);
+        tracing::debug!(
+            window_ms = period.as_millis() as u64,
+            requests_per_window = admitted(requests, allowance.share),
+            share = allowance.share,
+            previous_share = before,
+            reason = "429s for a whole burst window while this client's burst rate was low: this window (the project's quota) is lowered to what the server accepted in it",
+            "the client's rate limit goes down"
+        );
+        true
+    }
+
+    /// The server got a request sent at `sent_at` past its rate limiter: a spell it was sent
+    /// in ends; a success also lets the windows climb back.
+    fn admitted_by_server(&self, sent_at: Instant, success: bool) {
+        if self.throttled.load(Ordering::SeqCst) {
+            let mut state = self.lock();
+            let now = Instant::now();
+            if state
+                .spell
+                .as_ref()
+                .is_some_and(|spell| sent_at >= spell.started)
+            {
+                state.spell = None;
+                state.last_spell_end = Some(now);
+                self.throttled.store(false, Ordering::SeqCst);
+                drop(state);
+                tracing::debug!("a request got through: the throttled spell is over");
+                self.notify_waiting();
+            }
+        }
+        if success {
+            self.accepted();
+        }
+    }
+
+    /// The server accepted a request: each lowered window climbs back along CUBIC's curve in
+    /// time since its cut, measured in its own periods (fast while far below the allowance
+    /// that was cut, flat near it, then probing above), never above the window itself.
+    fn accepted(&self) {
+        if !self.adaptive || !self.climbing.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        let mut raised = false;
+        {
+            let mut state = self.lock();
+            let mut still_climbing = false;
+            for ((requests, period), allowance) in self.windows.iter().zip(&mut state.allowances) {
+                if allowance.share >= 1.0 {
+                    continue;
+                }
+                let Some(cut_at) = allowance.last_cut else {
+                    continue;
+                };
+                let requests = f64::from(*requests);
+                let windows =
+                    now.duration_since(cut_at).as_secs_f64() / period.as_secs_f64().max(1e-9);
+                // CUBIC's curve, scaled by the allowance that was cut: a client holding a small
+                // part of the window probes by a small part, so N clients together probe about
+                // as fast as one holding it all (plain CUBIC would probe N times as fast, and
+                // throttle each other N times as often).
+                let scale = CUBIC_C * allowance.before_cut / requests;
+                let k = ((allowance.before_cut - allowance.after_cut).max(0.0) / scale.max(1e-9))
+                    .cbrt();
+                let curve = scale * (windows - k).powi(3) + allowance.before_cut;
+                let before = admitted(requests as u32, allowance.share);
+                allowance.share = (curve / requests).clamp(allowance.share, 1.0);
+                still_climbing |= allowance.share < 1.0;
+                let after = admitted(requests as u32, allowance.share);
+                if after != before {
+                    raised = true;
+                    tracing::debug!(
+                        window_ms = period.as_millis() as u64,
+                        requests_per_window = after,
+                        share = allowance.share,
+                        reason = "requests succeed",
+                        "the client's rate limit goes up"
+                    );
+                }
+            }
+            self.climbing.store(still_climbing, Ordering::Relaxed);
+        }
+        if raised {
+            self.notify_waiting();
+        }
     }
 
     /// The shortest window: its index in `windows`, its requests and its period.
@@ -241,106 +665,12 @@ impl Limiter {
         Some((index, requests, period))
     }
 
-    /// The share of the windows the client allows itself now, in (0, 1].
-    #[cfg(test)]
-    fn share(&self) -> f64 {
-        self.lock().share
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LimiterState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The server answered 429 to a request sent at `sent_at`: cut the share, unless the
-    /// request was sent before the last cut (its 429 tells of the rate before it, which was
-    /// already cut for).
-    pub(crate) fn throttled(&self, sent_at: Instant) {
-        if !self.adaptive {
-            return;
-        }
-        let Some((shortest, requests, period)) = self.shortest_window() else {
-            return;
-        };
-        let mut state = self.lock();
-        let now = state.move_windows(Instant::now(), &self.windows, self.longest);
-        if state.last_cut.is_some_and(|cut| sent_at < cut) {
-            return;
-        }
-        let before = state.share;
-        // Throttled requests free their slot uncounted, so what the window holds is what the
-        // server accepted (or is still answering).
-        let accepted = (state.completed.len() - state.first_in_window(shortest)) as f64;
-        let allowance = before * f64::from(requests);
-        let peak = allowance.min(accepted).max(1.0);
-        // CUBIC's fast convergence: a client cut again below its last peak gives way.
-        state.before_cut = if peak < state.before_cut {
-            peak * (1.0 + CUT) / 2.0
-        } else {
-            peak
-        };
-        state.after_cut = peak * CUT;
-        state.share = (state.after_cut / f64::from(requests)).max(MIN_SHARE);
-        state.last_cut = Some(now);
-        self.climbing.store(state.share < 1.0, Ordering::Relaxed);
-        tracing::debug!(
-            share = state.share,
-            requests_per_window = admitted(requests, state.share),
-            window_ms = period.as_millis() as u64,
-            previous_share = before,
-            "throttled by the server: the client's rate limit goes down"
-        );
-    }
-
-    /// The server accepted a request: climb back towards the configured windows along CUBIC's
-    /// curve in time since the last cut (fast while far below the allowance that was cut, flat
-    /// near it, then probing above), never above the windows themselves.
-    pub(crate) fn accepted(&self) {
-        if !self.adaptive || !self.climbing.load(Ordering::Relaxed) {
-            return;
-        }
-        let Some((_, requests, period)) = self.shortest_window() else {
-            return;
-        };
-        let now = Instant::now();
-        let raised = {
-            let mut state = self.lock();
-            if state.share >= 1.0 {
-                return;
-            }
-            let Some(cut_at) = state.last_cut else {
-                return;
-            };
-            let windows = now.duration_since(cut_at).as_secs_f64() / period.as_secs_f64().max(1e-9);
-            // CUBIC's curve, scaled by the allowance that was cut: a client holding a small part
-            // of the window probes by a small part, so N clients together probe about as fast
-            // as one holding it all (plain CUBIC would probe N times as fast, and throttle
-            // each other N times as often).
-            let scale = CUBIC_C * state.before_cut / f64::from(requests);
-            let k = ((state.before_cut - state.after_cut).max(0.0) / scale.max(1e-9)).cbrt();
-            let allowance = scale * (windows - k).powi(3) + state.before_cut;
-            let before = admitted(requests, state.share);
-            state.share = (allowance / f64::from(requests)).clamp(state.share, 1.0);
-            self.climbing.store(state.share < 1.0, Ordering::Relaxed);
-            let after = admitted(requests, state.share);
-            (after != before).then_some((after, state.share))
-        };
-        if let Some((requests_per_window, share)) = raised {
-            tracing::debug!(
-                share,
-                requests_per_window,
-                window_ms = period.as_millis() as u64,
-                "requests succeed: the client's rate limit goes up"
-            );
-            self.notify_waiting();
-        }
-    }
-
     /// A permit now, if a slot is free, without registering as a waiter or arming a timer:
     /// the common case stays cheap.
     pub(crate) fn try_acquire_now(self: &Arc<Self>) -> Option<Permit> {
         self.try_acquire(Instant::now())
             .ok()
-            .map(|()| Permit::new(self))
+            .map(|probe| Permit::new(self, probe))
     }
 
     /// Waits until a request may be sent, or until `deadline` (then `None`); the permit counts
@@ -367,8 +697,8 @@ impl Limiter {
             tokio::pin!(changed);
             changed.as_mut().enable();
             match self.try_acquire(Instant::now()) {
-                Ok(()) => {
-                    return Permit::new(self);
+                Ok(probe) => {
+                    return Permit::new(self, probe);
                 }
                 Err(Some(wait)) => {
                     tokio::select! {
@@ -393,30 +723,33 @@ impl Limiter {
         &self.windows
     }
 
-    /// Takes over the slot a [`Permit::hand_over`] left counted, as a permit again.
+    /// Takes the permit [`Permit::hand_over`] left on this thread.
     ///
     /// The transport's `pre` hook waits for the first attempt's slot (only a hook that runs
     /// before sending can end a call with an error of its own when the deadline passes), and
-    /// the generated code calls `exec` right after it returns, in the same poll: the slot
-    /// cannot be lost in between.
-    pub(crate) fn claim_handed_over(self: &Arc<Self>) -> Permit {
-        Permit::new(self)
+    /// the generated code calls `exec` right after it returns, in the same poll: the permit
+    /// cannot be lost, nor taken by another call, in between.
+    pub(crate) fn claim_handed_over() -> Option<Permit> {
+        HANDED_OVER.with(Cell::take)
     }
 
-    /// `Err(Some(wait))`: a slot frees after `wait`; `Err(None)`: only a completion frees one.
-    fn try_acquire(&self, now: Instant) -> Result<(), Option<Duration>> {
+    /// `Ok(probe)`: a slot, and whether it is a throttled spell's probe. `Err(Some(wait))`: a
+    /// slot frees after `wait`; `Err(None)`: only a completion frees one.
+    fn try_acquire(&self, now: Instant) -> Result<bool, Option<Duration>> {
         let mut state = self.lock();
         let now = state.move_windows(now, &self.windows, self.longest);
+        if let Some(spell) = &state.spell {
+            if spell.probe_in_flight {
+                return Err(None);
+            }
+            if now < spell.next_probe_at {
+                return Err(Some(spell.next_probe_at - now));
+            }
+        }
         let mut wait: Option<Duration> = None;
         let mut blocked = false;
         for (index, (requests, period)) in self.windows.iter().enumerate() {
-            // The share is of the shortest window, the rate: the longer ones bound the total,
-            // and cutting them would hold a throttled client back for their whole length.
-            let limit = if self.shortest == Some(index) {
-                admitted(*requests, state.share)
-            } else {
-                *requests as usize
-            };
+            let limit = admitted(*requests, state.allowances[index].share);
             let first_in_window = state.first_in_window(index);
             let recent = state.completed.len() - first_in_window;
             let used = state.in_flight as usize + recent;
@@ -437,22 +770,24 @@ impl Limiter {
             return Err(wait.map(|w| w.max(Duration::from_millis(1))));
         }
         state.in_flight += 1;
-        Ok(())
+        let probe = match &mut state.spell {
+            Some(spell) => {
+                spell.probe_in_flight = true;
+                true
+            }
+            None => false,
+        };
+        Ok(probe)
     }
 
-    fn release_uncounted(&self) {
-        {
-            let mut state = self.lock();
-            state.in_flight = state.in_flight.saturating_sub(1);
-        }
-        self.notify_waiting();
-    }
-
-    fn release(&self) {
+    fn release(&self, probe: bool) {
         {
             let mut state = self.lock();
             state.in_flight = state.in_flight.saturating_sub(1);
             state.completed.push_back(Instant::now());
+            if probe && let Some(spell) = &mut state.spell {
+                spell.probe_in_flight = false;
+            }
         }
         self.notify_waiting();
     }
@@ -474,41 +809,34 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// One request's place in the windows; dropping it marks the request completed.
+/// One request's place in the windows; dropping it marks the request completed. Every attempt
+/// keeps its place for the window's length, whatever its answer: the server counts throttled
+/// attempts too.
 #[derive(Debug)]
 pub(crate) struct Permit {
-    /// `None` once the slot is no longer this permit's to complete: handed over, or freed
-    /// uncounted. The reference to the limiter is dropped either way.
     limiter: Option<Arc<Limiter>>,
+    /// Whether this is the one probe a throttled spell lets through.
+    probe: bool,
 }
 
 impl Permit {
-    fn new(limiter: &Arc<Limiter>) -> Self {
+    fn new(limiter: &Arc<Limiter>, probe: bool) -> Self {
         Self {
             limiter: Some(Arc::clone(limiter)),
+            probe,
         }
     }
 
-    /// Leaves the slot counted without a permit owning it, for [`Limiter::claim_handed_over`].
-    pub(crate) fn hand_over(mut self) {
-        self.limiter = None;
-    }
-
-    /// Ends the request's place in the windows after the attempt came to `outcome`. A request
-    /// the server throttled frees its slot at once: the server refused it without counting it,
-    /// and counting it here would hold the client back for a whole window for nothing.
-    pub(crate) fn release(mut self, outcome: AttemptOutcome) {
-        let throttled = matches!(outcome, AttemptOutcome::Answered { status, .. } if status == reqwest::StatusCode::TOO_MANY_REQUESTS);
-        if throttled && let Some(limiter) = self.limiter.take() {
-            limiter.release_uncounted();
-        }
+    /// Leaves the permit on this thread for [`Limiter::claim_handed_over`].
+    pub(crate) fn hand_over(self) {
+        HANDED_OVER.with(|slot| slot.set(Some(self)));
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(limiter) = self.limiter.take() {
-            limiter.release();
+            limiter.release(self.probe);
         }
     }
 }
@@ -516,17 +844,77 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
+
+    fn answered(status: u16, retry_after: Option<Duration>) -> AttemptOutcome {
+        AttemptOutcome::Answered {
+            status: StatusCode::from_u16(status).unwrap(),
+            retry_after,
+        }
+    }
+
+    /// Sends one request now and tells the limiter the server answered `status`.
+    fn send(limiter: &Arc<Limiter>, status: u16) {
+        let permit = limiter.try_acquire_now().expect("a free slot");
+        let sent_at = Instant::now();
+        limiter.observe(answered(status, None), sent_at);
+        drop(permit);
+    }
+
+    /// Sends `count` requests the server accepts, one after the other.
+    fn accept(limiter: &Arc<Limiter>, count: usize) {
+        for _ in 0..count {
+            send(limiter, 200);
+        }
+    }
 
     #[test]
-    fn defaults_sit_just_under_the_vendor_limits() {
-        // The vendor documents 100 mutations per 10 s and 900 per 15 min per project.
-        let windows = RateLimit::default().windows().to_vec();
-        assert_eq!(windows.len(), 2);
-        let (short, long) = (windows[0], windows[1]);
-        assert_eq!(short.1, Duration::from_secs(10));
-        assert_eq!(long.1, Duration::from_secs(900));
-        assert!(short.0 < 100 && short.0 >= 90, "{short:?}");
-        assert!(long.0 < 900 && long.0 >= 800, "{long:?}");
+    fn defaults_sit_just_under_the_vendors_current_limits() {
+        // docs.statsig.com/console-api, read 2026-12-01: about 1,800 attempts per 15 minutes
+        // per project; burst protection without a number (the older 100 per 10 s kept).
+        assert_eq!(
+            RateLimit::vendor().windows(),
+            [
+                (100, Duration::from_secs(10)),
+                (1_800, Duration::from_secs(900))
+            ]
+        );
+        assert_eq!(
+            RateLimit::default().windows(),
+            [
+                (95, Duration::from_secs(10)),
+                (1_710, Duration::from_secs(900))
+            ]
+        );
+        assert!(RateLimit::default().is_adaptive());
+        assert_eq!(
+            RateLimit::default().probe_backoff_range(),
+            (Duration::from_millis(2_500), Duration::from_secs(40))
+        );
+    }
+
+    #[test]
+    fn faster_divides_every_period_and_keeps_the_counts() {
+        let fast = RateLimit::vendor()
+            .probe_backoff(Duration::from_secs(1), Duration::from_secs(20))
+            .faster(10);
+        assert_eq!(
+            fast.windows(),
+            [
+                (100, Duration::from_secs(1)),
+                (1_800, Duration::from_secs(90))
+            ]
+        );
+        assert_eq!(
+            fast.probe_backoff_range(),
+            (Duration::from_millis(100), Duration::from_secs(2))
+        );
+        assert_eq!(
+            RateLimit::default().faster(10).probe_backoff_range(),
+            (Duration::from_millis(250), Duration::from_secs(4)),
+            "the derived backoff follows the windows"
+        );
+        assert_eq!(RateLimit::vendor().faster(0), RateLimit::vendor());
     }
 
     #[tokio::test(start_paused = true)]
@@ -595,7 +983,7 @@ mod tests {
         state.move_windows(now, &limiter.windows, limiter.longest);
         assert_eq!(state.completed.len(), in_longest);
         assert_eq!(
-            state.completed.len() - state.first_in_window(0),
+            state.completed_in_window(0),
             admitted
                 .iter()
                 .filter(|at| now.duration_since(**at) < Duration::from_secs(1))
@@ -646,7 +1034,8 @@ mod tests {
             limiter.acquire_until(soon).await.is_none(),
             "the slot is taken"
         );
-        let claimed = limiter.claim_handed_over();
+        let claimed = Limiter::claim_handed_over().expect("left on this thread");
+        assert!(Limiter::claim_handed_over().is_none(), "claimed once");
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(limiter.try_acquire_now().is_none(), "still in flight");
         drop(claimed);
@@ -659,58 +1048,207 @@ mod tests {
         );
     }
 
-    /// Sends `count` requests the server accepts, one after the other.
-    fn accept(limiter: &Arc<Limiter>, count: usize) {
-        for _ in 0..count {
-            let permit = limiter.try_acquire_now().expect("a free slot");
-            limiter.accepted();
-            drop(permit);
-        }
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_attempt_keeps_its_slot_for_the_window() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(1, Duration::from_secs(10))
+                .probe_backoff(Duration::from_millis(10), Duration::from_millis(10)),
+        );
+        send(&limiter, 429);
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(
+            limiter.try_acquire_now().is_none(),
+            "the server counted the throttled attempt, and so does the client"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let probe = limiter.try_acquire_now().expect("the window has passed");
+        assert!(
+            probe.probe,
+            "the first request after a 429 is the spell's probe"
+        );
+        drop(probe);
+        assert_eq!(Arc::strong_count(&limiter), 1);
     }
 
-    fn throttled_outcome() -> AttemptOutcome {
-        AttemptOutcome::Answered {
-            status: reqwest::StatusCode::TOO_MANY_REQUESTS,
-            retry_after: None,
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_one_request_is_in_flight_until_one_succeeds() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(1_000, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(100)),
+        );
+        // Four in flight; the first answer is a 429.
+        let mut in_flight: Vec<(Permit, Instant)> = (0..4)
+            .map(|_| (limiter.try_acquire_now().unwrap(), Instant::now()))
+            .collect();
+        tokio::time::advance(Duration::from_millis(5)).await;
+        let (first, sent_at) = in_flight.remove(0);
+        limiter.observe(answered(429, None), sent_at);
+        drop(first);
+        assert!(limiter.is_throttled());
+        assert!(
+            limiter.try_acquire_now().is_none(),
+            "no probe before its backoff"
+        );
+        // The others were sent before the spell: their 429s start nothing new.
+        for (permit, sent_at) in in_flight {
+            limiter.observe(answered(429, None), sent_at);
+            drop(permit);
+        }
+        // Twenty calls wait: until one succeeds, one at a time.
+        let answers = Arc::new(AtomicUsize::new(0));
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                let (limiter, answers) = (Arc::clone(&limiter), Arc::clone(&answers));
+                tokio::spawn(async move {
+                    let permit = limiter.acquire().await;
+                    let sent_at = Instant::now();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    // The first three probes are throttled, then the server lets them through.
+                    let status = if answers.fetch_add(1, Ordering::SeqCst) < 3 {
+                        429
+                    } else {
+                        200
+                    };
+                    limiter.observe(answered(status, None), sent_at);
+                    drop(permit);
+                    (status, sent_at, Instant::now())
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for call in calls {
+            outcomes.push(call.await.unwrap());
+        }
+        outcomes.sort_by_key(|(_, sent_at, _)| *sent_at);
+        let statuses: Vec<u16> = outcomes
+            .iter()
+            .take(4)
+            .map(|(status, ..)| *status)
+            .collect();
+        assert_eq!(statuses, [429, 429, 429, 200], "one probe after another");
+        for pair in outcomes[..4].windows(2) {
+            assert!(
+                pair[1].1 >= pair[0].2,
+                "a probe went before the last one was answered: {outcomes:?}"
+            );
+        }
+        let succeeded_at = outcomes[3].2;
+        assert!(
+            outcomes[4..]
+                .iter()
+                .all(|(_, sent_at, _)| *sent_at >= succeeded_at),
+            "the rest went after the success"
+        );
+        assert!(
+            outcomes[4..]
+                .iter()
+                .filter(|(_, sent_at, _)| *sent_at == succeeded_at)
+                .count()
+                > 1,
+            "several at once, as the windows allow"
+        );
+        assert!(!limiter.is_throttled());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_back_off_exponentially_with_jitter_up_to_the_cap() {
+        let mut gaps_by_probe: Vec<Vec<Duration>> = vec![Vec::new(); 6];
+        for _ in 0..20 {
+            let limiter = Limiter::new(
+                RateLimit::new()
+                    .window(1_000, Duration::from_secs(1))
+                    .probe_backoff(Duration::from_millis(100), Duration::from_millis(800)),
+            );
+            send(&limiter, 429);
+            let mut rejected_at = Instant::now();
+            for gaps in &mut gaps_by_probe {
+                let permit = limiter.acquire().await;
+                assert!(permit.probe);
+                gaps.push(Instant::now().duration_since(rejected_at));
+                limiter.observe(answered(429, None), Instant::now());
+                drop(permit);
+                rejected_at = Instant::now();
+            }
+        }
+        for (index, gaps) in gaps_by_probe.iter().enumerate() {
+            // The wait before probe n + 1 follows the (n + 1)th 429: 100, 200, 400, 800, 800…
+            let ceiling = Duration::from_millis(100 << index.min(3));
+            assert!(
+                gaps.iter()
+                    .all(|gap| *gap >= ceiling / 2 && *gap <= ceiling),
+                "probe {index}: {gaps:?} not within [{:?}, {ceiling:?}]",
+                ceiling / 2
+            );
+            let distinct: std::collections::BTreeSet<Duration> = gaps.iter().copied().collect();
+            assert!(distinct.len() > 10, "jittered: {gaps:?}");
         }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_rate_falls_after_a_429_and_climbs_back_to_the_windows() {
+    async fn a_servers_retry_after_holds_the_next_probe_back() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(1_000, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(100)),
+        );
+        let permit = limiter.try_acquire_now().unwrap();
+        limiter.observe(answered(429, Some(Duration::from_secs(3))), Instant::now());
+        drop(permit);
+        let started = Instant::now();
+        drop(limiter.acquire().await);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_burst_share_falls_after_a_429_and_climbs_back_to_the_windows() {
         let limiter = Limiter::new(
             RateLimit::new()
                 .window(20, Duration::from_secs(1))
-                .window(100, Duration::from_secs(60)),
+                .window(100, Duration::from_secs(60))
+                .probe_backoff(Duration::from_millis(1), Duration::from_millis(1)),
         );
-        accept(&limiter, 20);
-        limiter.throttled(Instant::now());
-        assert!((limiter.share() - CUT).abs() < 1e-9, "{}", limiter.share());
-        // 14 of 20 now: once the window has passed, the fifteenth request in a second waits.
+        accept(&limiter, 19);
+        send(&limiter, 429);
+        assert!(
+            (limiter.share(0) - CUT * 19.0 / 20.0).abs() < 1e-9,
+            "{}",
+            limiter.share(0)
+        );
+        assert_eq!(
+            limiter.share(1),
+            1.0,
+            "a burst leaves the quota window alone"
+        );
+        // The probe succeeds once the window has passed, and the spell is over.
         tokio::time::advance(Duration::from_millis(1001)).await;
+        send(&limiter, 200);
+        assert!(!limiter.is_throttled());
+        // As many as the share admits fit in a window, and no more.
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        let fit = admitted(20, limiter.share(0));
+        assert!(fit < 20, "{fit}");
         let mut permits = Vec::new();
-        for _ in 0..14 {
-            permits.push(limiter.try_acquire_now().expect("14 fit"));
+        for _ in 0..fit {
+            permits.push(limiter.try_acquire_now().expect("they fit"));
         }
-        assert!(limiter.try_acquire_now().is_none(), "the 15th waits");
+        assert!(limiter.try_acquire_now().is_none(), "one more waits");
         drop(permits);
         // Successes climb back along CUBIC's curve: fast at first, flat near the old peak,
         // then above it, and never above the configured windows.
-        let mut shares = vec![limiter.share()];
+        let mut shares = vec![limiter.share(0)];
         for _ in 0..40 {
             tokio::time::advance(Duration::from_millis(250)).await;
             limiter.accepted();
-            shares.push(limiter.share());
+            shares.push(limiter.share(0));
         }
         assert!(
             shares.windows(2).all(|pair| pair[1] >= pair[0]),
             "never down on success"
         );
-        // k = cbrt((20 − 14) / 0.4) ≈ 2.5 windows to regain the 20 it was cut from: most of
-        // it in the first window and a quarter, the rest as it nears the old peak.
-        assert!(shares[1] > 0.9 && shares[1] < 1.0, "{shares:?}");
         assert!(shares[4] < 1.0, "{shares:?}");
-        assert_eq!(shares[8], 1.0, "{shares:?}");
-        assert_eq!(limiter.share(), 1.0);
+        assert_eq!(*shares.last().unwrap(), 1.0, "{shares:?}");
         tokio::time::advance(Duration::from_secs(61)).await;
         let mut permits = Vec::new();
         for _ in 0..20 {
@@ -723,69 +1261,197 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_429_cuts_once_for_the_requests_sent_before_the_cut_and_from_what_was_accepted() {
-        let limiter = Limiter::new(RateLimit::new().window(20, Duration::from_secs(1)));
+    async fn a_spell_cuts_once_and_a_later_spell_cuts_again() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(20, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(1), Duration::from_millis(1)),
+        );
         // Ten accepted in this window: the cut is from them, not from the allowance of 20.
         accept(&limiter, 10);
         let sent_together = Instant::now();
         tokio::time::advance(Duration::from_millis(10)).await;
         for _ in 0..5 {
-            limiter.throttled(sent_together);
+            limiter.observe(answered(429, None), sent_together);
         }
         assert!(
-            (limiter.share() - 0.35).abs() < 1e-9,
-            "one cut for one round"
+            (limiter.share(0) - 0.35).abs() < 1e-9,
+            "one cut for one round: {}",
+            limiter.share(0)
         );
-        tokio::time::advance(Duration::from_millis(10)).await;
-        limiter.throttled(Instant::now());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        send(&limiter, 429);
         assert!(
-            (limiter.share() - 0.7 * 0.35).abs() < 1e-9,
-            "a later request cuts again, from the allowance now smaller than what was accepted"
+            (limiter.share(0) - 0.35).abs() < 1e-9,
+            "a probe's 429 only backs off: {}",
+            limiter.share(0)
         );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        send(&limiter, 200);
+        assert!(!limiter.is_throttled());
+        let before = limiter.share(0);
+        send(&limiter, 429);
+        assert!(limiter.share(0) < before, "a new spell cuts again");
+        let cut = limiter.share(0);
+        // A 429 to a request sent before that spell ended tells nothing new.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        send(&limiter, 200);
+        limiter.observe(answered(429, None), sent_together);
+        assert!(limiter.share(0) >= cut);
+        assert!(!limiter.is_throttled());
         for _ in 0..50 {
-            limiter.throttled(Instant::now());
-            tokio::time::advance(Duration::from_millis(1)).await;
+            tokio::time::advance(Duration::from_secs(2)).await;
+            send(&limiter, 200);
+            tokio::time::advance(Duration::from_millis(1001)).await;
+            send(&limiter, 429);
         }
-        assert!(limiter.share() >= MIN_SHARE);
+        assert!(
+            (limiter.share(0) - MIN_SHARE).abs() < 1e-9,
+            "{}",
+            limiter.share(0)
+        );
         assert_eq!(
-            admitted(20, limiter.share()),
+            admitted(20, limiter.share(0)),
             1,
             "a window still admits one"
         );
     }
 
+    /// Calls that wait through a spell: the probe, then every request, as the backoff allows.
+    async fn probe_until_rejected_for(limiter: &Arc<Limiter>, how_long: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < how_long {
+            let permit = limiter.acquire().await;
+            limiter.observe(answered(429, None), Instant::now());
+            drop(permit);
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_throttled_request_frees_its_slot_uncounted() {
-        let limiter = Limiter::new(RateLimit::new().window(1, Duration::from_secs(10)));
-        limiter
-            .try_acquire_now()
-            .expect("one slot")
-            .release(throttled_outcome());
-        let permit = limiter
-            .try_acquire_now()
-            .expect("the server did not count the throttled one, nor does the client");
-        permit.release(AttemptOutcome::NoAnswer);
-        assert!(
-            limiter.try_acquire_now().is_none(),
-            "any other outcome counts"
+    async fn persistent_429s_below_the_burst_allowance_lower_the_quota_window() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(10, Duration::from_secs(1))
+                .window(200, Duration::from_secs(60))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(400)),
         );
-        assert_eq!(
-            Arc::strong_count(&limiter),
-            1,
-            "no permit keeps the limiter alive"
+        // 60 accepted over 30 s, well under the burst window; then the project's quota (shared
+        // with others) is gone.
+        for _ in 0..60 {
+            accept(&limiter, 1);
+            tokio::time::advance(Duration::from_millis(500)).await;
+        }
+        send(&limiter, 429);
+        assert_eq!(limiter.share(1), 1.0, "one 429 could be a burst");
+        probe_until_rejected_for(&limiter, Duration::from_millis(1500)).await;
+        // Lowered to what the server accepted in the quota window: 60 of 200.
+        assert!(
+            (limiter.share(1) - 0.3).abs() < 1e-9,
+            "{}",
+            limiter.share(1)
+        );
+        // The window holds 60 accepted and the rejected attempts: nothing fits until enough
+        // of them have aged out.
+        assert!(limiter.try_acquire_now().is_none());
+        // Lowered only from what was accepted, whatever the window's allowance.
+        let generous = Limiter::new(
+            RateLimit::new()
+                .window(10, Duration::from_secs(1))
+                .window(30, Duration::from_secs(60))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(400)),
+        );
+        for _ in 0..19 {
+            accept(&generous, 1);
+            tokio::time::advance(Duration::from_millis(500)).await;
+        }
+        send(&generous, 429);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        probe_until_rejected_for(&generous, Duration::from_millis(1500)).await;
+        assert!(
+            (generous.share(1) - 19.0 / 30.0).abs() < 1e-9,
+            "lowered to the 19 accepted: {}",
+            generous.share(1)
         );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn without_adaptation_the_windows_are_fixed() {
+    async fn a_lowered_quota_climbs_back_slowly_and_never_above_the_window() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(10, Duration::from_secs(1))
+                .window(200, Duration::from_secs(60))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(400)),
+        );
+        for _ in 0..100 {
+            accept(&limiter, 1);
+            tokio::time::advance(Duration::from_millis(200)).await;
+        }
+        send(&limiter, 429);
+        probe_until_rejected_for(&limiter, Duration::from_millis(1500)).await;
+        let learned = limiter.share(1);
+        assert!((learned - 0.5).abs() < 1e-9, "{learned}");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        send(&limiter, 200);
+        assert!(!limiter.is_throttled());
+        let mut shares = vec![limiter.share(1)];
+        for _ in 0..40 {
+            tokio::time::advance(Duration::from_secs(30)).await;
+            limiter.accepted();
+            shares.push(limiter.share(1));
+        }
+        assert!(
+            shares.windows(2).all(|pair| pair[1] >= pair[0]),
+            "{shares:?}"
+        );
+        assert!(
+            shares[2] < 0.6,
+            "slowly over the first quota window: {shares:?}"
+        );
+        assert_eq!(*shares.last().unwrap(), 1.0, "{shares:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_adaptation_the_windows_are_fixed_but_probes_still_go_one_at_a_time() {
         let limiter = Limiter::new(
             RateLimit::new()
                 .window(20, Duration::from_secs(1))
-                .adaptive(false),
+                .adaptive(false)
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(100)),
         );
-        limiter.throttled(Instant::now());
-        limiter.accepted();
-        assert_eq!(limiter.share(), 1.0);
-        assert!(RateLimit::default().is_adaptive());
+        accept(&limiter, 10);
+        send(&limiter, 429);
+        assert_eq!(limiter.share(0), 1.0);
+        assert!(limiter.is_throttled());
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let probe = limiter.try_acquire_now().expect("the probe");
+        assert!(limiter.try_acquire_now().is_none());
+        limiter.observe(answered(200, None), Instant::now());
+        drop(probe);
+        assert!(!limiter.is_throttled());
+        assert_eq!(limiter.share(0), 1.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_answer_but_429_ends_a_spell_and_a_lost_probe_frees_the_turn() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(100, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(100)),
+        );
+        accept(&limiter, 50);
+        send(&limiter, 429);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // A probe that got no answer: the next may go at once.
+        let lost = limiter.try_acquire_now().unwrap();
+        limiter.observe(AttemptOutcome::NoAnswer, Instant::now());
+        drop(lost);
+        assert!(limiter.is_throttled());
+        let probe = limiter.try_acquire_now().expect("the turn is free again");
+        // A 404 got past the server's rate limiter.
+        limiter.observe(answered(404, None), Instant::now());
+        drop(probe);
+        assert!(!limiter.is_throttled());
+        let permits: Vec<Permit> = (0..5).map(|_| limiter.try_acquire_now().unwrap()).collect();
+        assert!(permits.iter().all(|permit| !permit.probe));
     }
 }

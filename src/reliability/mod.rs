@@ -5,8 +5,9 @@ mod limiter;
 mod retry;
 
 pub use limiter::RateLimit;
-pub(crate) use limiter::{Limiter, Permit, VENDOR_SHORT_WINDOW};
+pub(crate) use limiter::{Limiter, Permit};
 pub use retry::RetryPolicy;
 pub(crate) use retry::{
-    AttemptOutcome, Idempotency, Operation, RetryCounts, RetryDecision, decide, parse_retry_after,
+    AttemptOutcome, Idempotency, Operation, RetryCounts, RetryDecision, Throttling, decide,
+    parse_retry_after,
 };

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
+use super::limiter::{jittered, unpaced_throttle_ceiling};
+
 /// When and how often a failed call is tried again.
 ///
 /// The default retries up to 3 times with exponential backoff and full jitter (a random wait
@@ -52,9 +54,12 @@ impl RetryPolicy {
 
     /// How many times a call may be retried after 429 answers (default 8), counted apart from
     /// [`RetryPolicy::max_retries`]: a throttled request was not processed, so repeating it is
-    /// safe for every operation, and waiting out a shared project budget can take several
-    /// tries. Each waits as the server's `Retry-After` says, or, without one, about one
-    /// rate-limit window (see the README's "Reliability").
+    /// safe for every operation, and waiting out a shared project quota can take several
+    /// tries. With a rate limiter, a throttled call waits for the limiter's probes (one at a
+    /// time for the client and its clones, see [`crate::RateLimit::probe_backoff`]), and only
+    /// a 429 to its own attempt counts here; without one, each retry waits as the server's
+    /// `Retry-After` says, or an exponential backoff with jitter (see the README's
+    /// "Reliability").
     pub fn max_throttled_retries(mut self, retries: u32) -> Self {
         self.max_throttled_retries = retries;
         self
@@ -177,10 +182,22 @@ pub(crate) enum RetryWait {
     Backoff { ceiling: Duration },
     /// Exactly what the server asked for with `Retry-After`.
     ServerAsked(Duration),
-    /// After a 429 that did not say when: a random time between half of `window` and all of
-    /// it, so that the window the server counted has moved on and clients that were throttled
-    /// together do not come back together.
-    Throttled { window: Duration },
+    /// After a 429 that did not say when, with no limiter to pace the retry: a random time
+    /// between half of `ceiling` and all of it (exponential in the call's 429s), so that
+    /// clients throttled together do not come back together.
+    Throttled { ceiling: Duration },
+    /// After a 429 that did not say when: no wait of the call's own. The limiter's probes,
+    /// shared by the client and its clones, say when it goes.
+    Paced,
+}
+
+/// How a throttled call's retries are spaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Throttling {
+    /// By the client's limiter: one probe at a time for all its calls.
+    Paced,
+    /// By each call's own backoff: the client has no limiter.
+    Unpaced,
 }
 
 /// How many attempts of a call failed so far, by budget: 429s have their own.
@@ -209,12 +226,13 @@ impl RetryCounts {
 }
 
 /// The retry decision after an attempt, given the failures counted so far (this attempt's
-/// included) and the rate-limit window a 429 without `Retry-After` is waited out for.
+/// included) and how throttled retries are spaced.
 ///
 /// - 429 is retried for every operation, up to `policy.max_throttled_retries`: a throttled
 ///   request was refused before it was processed. It waits for `Retry-After` when the server
 ///   sent one (a wait longer than `policy.max_retry_after` returns the error instead), and
-///   otherwise for a jittered share of `throttle_window` (at most `policy.max_retry_after`).
+///   otherwise for the limiter's next probe, or without a limiter for an exponential backoff
+///   with jitter (at most `policy.max_retry_after`).
 /// - Everything else is retried up to `policy.max_retries`, and a success is returned.
 /// - A connection that was never made is retried for every operation: nothing reached the server.
 /// - Only idempotent operations retry what may have reached the application: no answer
@@ -225,7 +243,7 @@ pub(crate) fn decide(
     idempotency: Idempotency,
     outcome: AttemptOutcome,
     counts: RetryCounts,
-    throttle_window: Duration,
+    throttling: Throttling,
 ) -> RetryDecision {
     let throttled = matches!(outcome, AttemptOutcome::Answered { status, .. } if status == StatusCode::TOO_MANY_REQUESTS);
     if throttled && counts.throttled > policy.max_throttled_retries
@@ -252,8 +270,12 @@ pub(crate) fn decide(
         } => match status.as_u16() {
             429 => server_asked(
                 retry_after,
-                RetryDecision::Retry(RetryWait::Throttled {
-                    window: throttle_window.min(policy.max_retry_after),
+                RetryDecision::Retry(match throttling {
+                    Throttling::Paced => RetryWait::Paced,
+                    Throttling::Unpaced => RetryWait::Throttled {
+                        ceiling: unpaced_throttle_ceiling(counts.throttled)
+                            .min(policy.max_retry_after),
+                    },
                 }),
             ),
             503 if idempotent => server_asked(retry_after, backoff),
@@ -269,14 +291,15 @@ impl RetryWait {
         match self {
             RetryWait::Backoff { ceiling } => ceiling.mul_f64(random_unit()),
             RetryWait::ServerAsked(wait) => wait,
-            RetryWait::Throttled { window } => window.mul_f64(0.5 + 0.5 * random_unit()),
+            RetryWait::Throttled { ceiling } => jittered(ceiling),
+            RetryWait::Paced => Duration::ZERO,
         }
     }
 }
 
 /// A uniformly random number in [0, 1), from the standard library's randomly keyed hasher.
 /// Jitter needs no cryptographic quality, so this avoids a `rand` dependency.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let state = std::collections::hash_map::RandomState::new();
     let bits = state.hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -311,8 +334,6 @@ mod tests {
 
     const RETRY: &str = "backoff";
     const THROTTLED: &str = "throttled";
-    /// The window a 429 without `Retry-After` is waited out for, in these tests.
-    const WINDOW: Duration = Duration::from_secs(10);
 
     /// The counts after `number` attempts that all came to `outcome`.
     fn after(outcome: AttemptOutcome, number: u32) -> RetryCounts {
@@ -330,7 +351,13 @@ mod tests {
         outcome: AttemptOutcome,
         number: u32,
     ) -> RetryDecision {
-        decide(policy, idempotency, outcome, after(outcome, number), WINDOW)
+        decide(
+            policy,
+            idempotency,
+            outcome,
+            after(outcome, number),
+            Throttling::Paced,
+        )
     }
     const RETURN: &str = "return";
 
@@ -339,9 +366,9 @@ mod tests {
         match decision {
             RetryDecision::Return => RETURN.to_string(),
             RetryDecision::Retry(RetryWait::Backoff { .. }) => RETRY.to_string(),
-            RetryDecision::Retry(RetryWait::Throttled { window }) => {
-                assert_eq!(window, WINDOW);
-                THROTTLED.to_string()
+            RetryDecision::Retry(RetryWait::Paced) => THROTTLED.to_string(),
+            RetryDecision::Retry(RetryWait::Throttled { .. }) => {
+                panic!("a client with a limiter leaves the wait to its probes")
             }
             RetryDecision::Retry(RetryWait::ServerAsked(wait)) => {
                 format!("after {}s", wait.as_secs())
@@ -468,12 +495,24 @@ mod tests {
         let mut counts = after(throttled, 3);
         counts.record(answered(503, None));
         assert_ne!(
-            decide(&policy, Idempotent, answered(503, None), counts, WINDOW),
+            decide(
+                &policy,
+                Idempotent,
+                answered(503, None),
+                counts,
+                Throttling::Paced
+            ),
             RetryDecision::Return
         );
         counts.record(answered(503, None));
         assert_eq!(
-            decide(&policy, Idempotent, answered(503, None), counts, WINDOW),
+            decide(
+                &policy,
+                Idempotent,
+                answered(503, None),
+                counts,
+                Throttling::Paced
+            ),
             RetryDecision::Return
         );
         assert!(after(throttled, 3).may_retry(&policy.clone().max_throttled_retries(4)));
@@ -481,27 +520,65 @@ mod tests {
     }
 
     #[test]
-    fn waits_after_a_429_without_retry_after_fit_the_window_and_are_spread() {
+    fn unpaced_waits_after_a_429_back_off_exponentially_with_jitter_up_to_the_cap() {
         let policy = RetryPolicy::default();
-        let wait = match decide_after(&policy, Idempotent, answered(429, None), 1) {
-            RetryDecision::Retry(wait) => wait,
+        let ceiling = |rejections: u32| match decide(
+            &policy,
+            Idempotent,
+            answered(429, None),
+            after(answered(429, None), rejections),
+            Throttling::Unpaced,
+        ) {
+            RetryDecision::Retry(RetryWait::Throttled { ceiling }) => ceiling,
             other => panic!("{other:?}"),
+        };
+        // The vendor's burst window is 10 s: a quarter of it first, doubling, capped at 40 s.
+        let ceilings: Vec<u64> = (1..=6).map(|n| ceiling(n).as_millis() as u64).collect();
+        assert_eq!(ceilings, [2_500, 5_000, 10_000, 20_000, 40_000, 40_000]);
+        let wait = RetryWait::Throttled {
+            ceiling: Duration::from_secs(10),
         };
         let waits: Vec<Duration> = (0..200).map(|_| wait.duration()).collect();
         assert!(
-            waits.iter().all(|w| *w >= WINDOW / 2 && *w < WINDOW),
-            "between half the window and the window"
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_secs(5) && *w < Duration::from_secs(10)),
+            "between half the ceiling and the ceiling"
         );
         let distinct: std::collections::BTreeSet<u128> =
             waits.iter().map(Duration::as_millis).collect();
         assert!(distinct.len() > 50, "spread by jitter: {}", distinct.len());
         // Never longer than max_retry_after.
         let short = RetryPolicy::default().max_retry_after(Duration::from_secs(3));
-        match decide_after(&short, Idempotent, answered(429, None), 1) {
-            RetryDecision::Retry(RetryWait::Throttled { window }) => {
-                assert_eq!(window, Duration::from_secs(3));
+        match decide(
+            &short,
+            Idempotent,
+            answered(429, None),
+            after(answered(429, None), 4),
+            Throttling::Unpaced,
+        ) {
+            RetryDecision::Retry(RetryWait::Throttled { ceiling }) => {
+                assert_eq!(ceiling, Duration::from_secs(3));
             }
             other => panic!("{other:?}"),
+        }
+        assert_eq!(RetryWait::Paced.duration(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_retry_after_of_exactly_the_longest_wait_is_waited_out() {
+        let policy = RetryPolicy::default().max_retry_after(Duration::from_secs(30));
+        for status in [429, 503] {
+            assert_eq!(
+                decide_after(&policy, Idempotent, answered(status, Some(30)), 1),
+                RetryDecision::Retry(RetryWait::ServerAsked(Duration::from_secs(30))),
+                "{status}"
+            );
+            assert_eq!(
+                decide_after(&policy, Idempotent, answered(status, Some(31)), 1),
+                RetryDecision::Return,
+                "{status}"
+            );
         }
     }
 

@@ -28,7 +28,7 @@ use crate::error::LastResponse;
 use crate::generated;
 use crate::reliability::{
     AttemptOutcome, Idempotency, Limiter, Operation, Permit, RetryCounts, RetryDecision,
-    VENDOR_SHORT_WINDOW, decide, parse_retry_after,
+    Throttling, decide, parse_retry_after,
 };
 
 /// The response header whose value the tracing span records as `request_id`. A `HeaderName`
@@ -243,7 +243,14 @@ impl ClientHooks<ClientConfig> for generated::Client {
         let mut permit = config
             .limiter
             .as_ref()
-            .map(|limiter| limiter.claim_handed_over());
+            .and_then(|_| Limiter::claim_handed_over());
+        // With a limiter, a throttled call's retries wait for the limiter's probes; without
+        // one, each waits its own backoff.
+        let throttling = if config.limiter.is_some() {
+            Throttling::Paced
+        } else {
+            Throttling::Unpaced
+        };
         let started = Instant::now();
         let (mut request, call) = begin_call(config, info, request, started);
         let mut counts = RetryCounts::default();
@@ -262,27 +269,16 @@ impl ClientHooks<ClientConfig> for generated::Client {
                 let (result, retry_after) = answer(config, &call.span, &mut sending).await;
                 let outcome = observe(&call.span, started, &result, retry_after);
                 if let Some(limiter) = &config.limiter {
-                    adapt(limiter, outcome, sent_at);
+                    limiter.observe(outcome, sent_at);
                 }
-                if let Some(permit) = permit.take() {
-                    permit.release(outcome);
-                }
+                // The attempt keeps its place in the windows from now on, whatever its answer.
+                drop(permit.take());
                 counts.record(outcome);
-                let throttle_window = config
-                    .limiter
-                    .as_ref()
-                    .and_then(|limiter| limiter.shortest_period())
-                    .unwrap_or(VENDOR_SHORT_WINDOW);
-                let wait = match decide(
-                    &config.retry,
-                    call.idempotency,
-                    outcome,
-                    counts,
-                    throttle_window,
-                ) {
-                    RetryDecision::Return => return result,
-                    RetryDecision::Retry(wait) => wait.duration(),
-                };
+                let wait =
+                    match decide(&config.retry, call.idempotency, outcome, counts, throttling) {
+                        RetryDecision::Return => return result,
+                        RetryDecision::Retry(wait) => wait.duration(),
+                    };
                 if !resend
                     .as_mut()
                     .is_some_and(|resend| resend.learn_url(&result))
@@ -374,18 +370,6 @@ async fn answer(
     match buffer_body(config, span, response).await {
         Ok((response, retry_after)) => (Ok(response), retry_after),
         Err(error) => (Err(error), None),
-    }
-}
-
-/// Tells the limiter how the server took a request sent at `sent_at`: a 429 lowers the rate
-/// the client allows itself, a success lets it climb back.
-fn adapt(limiter: &Limiter, outcome: AttemptOutcome, sent_at: Instant) {
-    if let AttemptOutcome::Answered { status, .. } = outcome {
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            limiter.throttled(sent_at);
-        } else if status.is_success() {
-            limiter.accepted();
-        }
     }
 }
 
