@@ -136,6 +136,49 @@ async fn patch_waits_for_retry_after_on_429() {
 }
 
 #[tokio::test]
+async fn a_429_is_retried_on_its_own_budget_when_error_retries_are_none_or_spent() {
+    // (error retries, the faults before the success): a client allowed no error retry at
+    // all, and one whose only error retry a 503 used up, both wait out two 429s.
+    for (max_retries, faults) in [(0, vec![429, 429]), (1, vec![503, 429, 429])] {
+        let console = console().await;
+        for status in &faults {
+            console.inject(
+                Fault::status(*status, "Try again later.")
+                    .on(MockOperation::PatchExperimentOverrides),
+            );
+        }
+        let client = console
+            .client_builder()
+            .retry_policy(
+                quick_retries()
+                    .max_retries(max_retries)
+                    .max_throttled_retries(2),
+            )
+            .rate_limit(
+                RateLimit::new()
+                    .window(100, Duration::from_millis(100))
+                    .probe_backoff(Duration::from_millis(10), Duration::from_millis(20)),
+            )
+            .build()
+            .unwrap();
+        client
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
+            .await
+            .unwrap_or_else(|error| panic!("max_retries {max_retries}: {error:?}"));
+        assert_eq!(console.journal().len(), faults.len() + 1, "{faults:?}");
+        // A third 429 is one more than its budget.
+        for _ in 0..3 {
+            console.inject(Fault::status(429, "Slow down."));
+        }
+        let err = client
+            .patch_experiment_overrides("checkout_flow", sample_overrides())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_retry_after_longer_than_the_cap_is_returned_not_waited_for() {
     let console = console().await;
     console.inject(Fault::status(429, "Too many requests.").header("Retry-After", "3600"));
@@ -242,8 +285,8 @@ async fn create_team_is_retried_after_429_and_creates_exactly_one_team() {
             .on(MockOperation::CreateTeam)
             .times(2),
     );
-    // Without Retry-After a 429 is waited out for about the client's shortest window: a short
-    // one keeps the test quick.
+    // Without Retry-After a 429 is waited out by the limiter's probes, a quarter of the
+    // shortest window at first: a short window keeps the test quick.
     let client = console
         .client_builder()
         .retry_policy(quick_retries())

@@ -100,8 +100,9 @@ pub enum Command {
 pub enum OverridesCommand {
     /// Force any number of user ids into one experiment group.
     ///
-    /// The ids are sent in requests of at most 1000, paced under the Console's rate limit
-    /// (about 100 requests per 10 s and 900 per 15 minutes per project), each retried on
+    /// The ids are sent in requests of at most 1000, paced under the Console's rate limits
+    /// (one quota per project of about 1,800 attempts per 15 minutes, and burst protection,
+    /// assumed 100 per 10 s), each retried on
     /// transient errors. A repeated id is sent once. Re-running after a failure is safe: the
     /// Console merges overrides.
     #[command(after_help = "Example:
@@ -328,5 +329,22 @@ mod tests {
         );
         assert!(parse_experiment("exp").is_err());
         assert!(parse_experiment("exp=").is_err());
+    }
+
+    #[test]
+    fn windows_parse() {
+        assert_eq!(parse_window("100/10"), Ok((100, Duration::from_secs(10))));
+        assert_eq!(parse_window("5/0.5"), Ok((5, Duration::from_millis(500))));
+        for bad in [
+            "100",
+            "0/10",
+            "x/10",
+            "10/0",
+            "10/-1",
+            "10/inf",
+            "10/100000",
+        ] {
+            assert!(parse_window(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -598,8 +598,8 @@ async fn a_terminal_gets_a_progress_bar_on_stderr() {
     assert_eq!(ids_in(&console, "Test"), 3000);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn mock_serve_serves_the_fake_console() {
+/// Starts `statsig-console mock serve` with `extra` options; the child and its base URL.
+async fn serve_mock(extra: &[&str]) -> (std::process::Child, String) {
     let binary = assert_cmd::cargo::cargo_bin("statsig-console");
     let mut server = std::process::Command::new(binary)
         .args([
@@ -612,6 +612,7 @@ async fn mock_serve_serves_the_fake_console() {
             "--experiment",
             "exp=A,B",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -630,6 +631,12 @@ async fn mock_serve_serves_the_fake_console() {
     .await
     .unwrap()
     .expect("the fake prints its URL");
+    (server, base_url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mock_serve_serves_the_fake_console() {
+    let (mut server, base_url) = serve_mock(&[]).await;
     let client = statsig_console::Client::builder()
         .api_key(KEY)
         .base_url(&base_url)
@@ -640,4 +647,30 @@ async fn mock_serve_serves_the_fake_console() {
     let _ = server.wait();
     let all = result.expect("the standalone fake answers");
     assert_eq!(all.user_id_overrides[0].ids, vec!["u1", "u2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mock_serve_takes_the_windows_and_retry_after_it_is_given() {
+    let (mut server, base_url) = serve_mock(&["--burst", "2/60", "--retry-after"]).await;
+    let client = statsig_console::Client::builder()
+        .api_key(KEY)
+        .base_url(&base_url)
+        .no_rate_limit()
+        .retry_policy(statsig_console::RetryPolicy::none())
+        .build()
+        .unwrap();
+    let mut results = Vec::new();
+    for id in ["u1", "u2", "u3"] {
+        results.push(client.add_user_ids("exp", "B", [id]).await);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+    let throttled = results[2].as_ref().unwrap_err();
+    assert_eq!(throttled.status().map(|s| s.as_u16()), Some(429));
+    let wait = throttled.retry_after().expect("--retry-after sends one");
+    assert!(
+        wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
 }

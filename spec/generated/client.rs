@@ -1866,6 +1866,8 @@ pub mod types {
 
 The subset of the Statsig Console API used by the `statsig-console` Rust crate: partially updating an experiment's overrides and creating a team. Every request must carry a Console API key in the `STATSIG-API-KEY` header and should carry `STATSIG-API-VERSION: 20240601`.
 
+Rate limits, as the vendor documents them (docs.statsig.com/console-api, "Rate limiting", read 2026-12-01): mutation endpoints share one quota per project, across all its Console keys, of about 1,800 request attempts per 15-minute window (limits can vary by project and endpoint), with burst protection on top that can throttle a burst below the quota. Both answer 429. Attempts the limiter rejects count toward the quota too, so immediate retries consume more of it. On a 429, reduce concurrency and retry with exponential backoff and jitter, a bounded number of times. The vendor gives no figure for burst protection; its older documentation said about 100 requests per 10 seconds, which the Rust client assumes.
+
 Version: 20240601*/
 pub struct Client {
     pub(crate) baseurl: String,

@@ -85,7 +85,7 @@ impl UpdateOptions<'_> {
 
     /// Requests in flight: as asked, or enough to reach the limiter's fastest window at
     /// [`ASSUMED_LATENCY`] (Little's law: in flight = rate × latency); never more than the
-    /// smallest window admits. The fastest window, because the slower ones (900 per 15 minutes)
+    /// smallest window admits. The fastest window, because the slower ones (1,710 per 15 minutes)
     /// bound how much is sent in all, not how fast a burst goes: their wait is the limiter's.
     fn concurrency(&self, limiter: Option<&Limiter>) -> Result<usize, Error> {
         if self.concurrency == Some(0) {

@@ -416,6 +416,25 @@ mod tests {
     }
 
     #[test]
+    fn a_request_holds_at_most_1000_user_id_entries() {
+        // 1001 groups of one id each, one id per entry: the first request is full at 1000
+        // entries (the spec's maxItems), the last group goes in a second one.
+        let update = ExperimentOverrides {
+            overrides: vec![],
+            user_id_overrides: (0..=MAX_OVERRIDE_ITEMS)
+                .map(|group| entry(&format!("G{group}"), None, &[format!("u{group}")]))
+                .collect(),
+        };
+        let requests: Vec<_> = Splitter::whole(update, IdsPerRequest::PerEntry(1)).collect();
+        let entries: Vec<usize> = requests
+            .iter()
+            .map(|r| r.body.user_id_overrides.len())
+            .collect();
+        assert_eq!(entries, [MAX_OVERRIDE_ITEMS, 1]);
+        assert_eq!(requests[1].body.user_id_overrides[0].group_id, "G1000");
+    }
+
+    #[test]
     fn streamed_ids_are_read_a_request_at_a_time() {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
