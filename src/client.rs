@@ -10,7 +10,7 @@ use crate::config::ClientConfig;
 use crate::config::{ClientBuilder, ENV_API_KEY, ENV_BASE_URL};
 use crate::error::{self, ErrorContext, LastResponse};
 use crate::reliability::Permit;
-use crate::transport::CallRecord;
+use crate::transport::{CallRecord, RequestTarget};
 use crate::types::{
     ErrorResponse, ExperimentOverrides, ExperimentOverridesResponse, Team, TeamCreate,
 };
@@ -128,6 +128,65 @@ impl Client {
             .and_then(|()| validate::experiment_overrides(&update))
             .err();
         self.patch(experiment_id, update, CallRecord::default(), refused)
+    }
+
+    /// Where [`Client::patch_experiment_overrides`] for `experiment_id` would go: the method
+    /// and the exact URL, built by the generated client as for sending (the id
+    /// percent-encoded). Sends nothing and takes no rate-limit slot: for dry runs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), statsig_console::Error> {
+    /// let client = statsig_console::Client::builder().api_key("console-dry-run").build()?;
+    /// let target = client.patch_experiment_overrides_target("a b/c").await?;
+    /// assert_eq!(
+    ///     target.to_string(),
+    ///     "PATCH https://statsigapi.net/console/v1/experiments/a%20b%2Fc/overrides"
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub async fn patch_experiment_overrides_target(
+        &self,
+        experiment_id: &str,
+    ) -> Result<RequestTarget, Error> {
+        validate::experiment_id(experiment_id)?;
+        // The URL does not depend on the body.
+        let empty = ExperimentOverrides {
+            overrides: Vec::new(),
+            user_id_overrides: Vec::new(),
+        };
+        self.describe(self.patch_call(experiment_id, empty)).await
+    }
+
+    /// Where [`Client::create_team`] would go, as
+    /// [`Client::patch_experiment_overrides_target`] says for its operation.
+    pub async fn create_team_target(&self, team: &TeamCreate) -> Result<RequestTarget, Error> {
+        validate::team_create(team)?;
+        self.describe(self.generated.create_team().body(team.clone()).send())
+            .await
+    }
+
+    /// Runs `call` only as far as the transport's `pre` hook, which records where it goes.
+    async fn describe<F, T>(&self, call: F) -> Result<RequestTarget, Error>
+    where
+        F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<ErrorResponse>>>,
+    {
+        transport::record_call(
+            CallRecord::describing(),
+            call,
+            None,
+            |result, record| match record.described {
+                Some(target) => Ok(target),
+                // The request could not be built; the generated client says why.
+                None => Err(self
+                    .finish(result, record.last_response)
+                    .err()
+                    .unwrap_or_else(|| {
+                        Error::invalid_input("request", "the generated client built no request")
+                    })),
+            },
+        )
+        .await
     }
 
     /// The generated client's PATCH call, built and not yet run.

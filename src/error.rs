@@ -88,7 +88,11 @@ pub enum Error {
     /// The call's overall deadline ([`crate::ClientBuilder::call_timeout`]) passed while it
     /// waited for a rate-limit slot, before anything was sent. (When the deadline cuts a call
     /// short after an attempt, that attempt's error is returned instead: it says more.)
-    #[error("the call did not finish within its {} s deadline ({attempts} attempt(s) made)", limit.as_secs_f64())]
+    #[error(
+        "the call did not finish within its {} s deadline ({} made)",
+        limit.as_secs_f64(),
+        counted(u64::from(*attempts), "attempt", "attempts")
+    )]
     DeadlineExceeded {
         /// The deadline.
         limit: Duration,
@@ -135,6 +139,12 @@ pub enum Error {
         body_excerpt: String,
     },
 
+    /// A large update's stop signal (`stop_when` on [`crate::ApplyOverrides`] or
+    /// [`crate::AddUserIds`]) fired: no request was sent after it, and the requests already in
+    /// flight were let finish. Wrapped in [`Error::PartiallyApplied`] when some were applied.
+    #[error("the update was stopped on request: no request was sent after the stop signal")]
+    Stopped,
+
     /// A large update ([`crate::Client::apply_overrides`], [`crate::Client::add_user_ids`])
     /// stopped at a request that failed after its retries, after earlier requests were
     /// applied. Nothing was sent after the failure. The Console merges overrides additively,
@@ -143,9 +153,13 @@ pub enum Error {
     /// [`Error::status`], [`Error::server_message`] and the other accessors answer for the
     /// failed request, as they would for a single call.
     #[error(
-        "{cause}; {applied_requests} earlier request(s) of the update were applied \
-         ({applied_ids} ids, {applied_overrides} conditional overrides) and none was sent after \
-         this one: running the same update again is safe (the Console merges overrides)"
+        "{cause}; {} of the update {} applied ({} ids, {} conditional overrides) and nothing \
+         was sent after that: running the same update again is safe (the Console merges \
+         overrides)",
+        counted(*applied_requests, "request", "requests"),
+        if *applied_requests == 1 { "was" } else { "were" },
+        applied_ids,
+        applied_overrides
     )]
     PartiallyApplied {
         /// The error of the request that failed.
@@ -157,6 +171,11 @@ pub enum Error {
         /// How many conditional overrides those requests carried.
         applied_overrides: u64,
     },
+}
+
+/// `1 request`, `2 requests`.
+pub(crate) fn counted(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 fn retry_after_note(retry_after: Option<Duration>) -> String {
@@ -185,7 +204,8 @@ impl Error {
         match self {
             Error::InvalidConfig { .. }
             | Error::InvalidInput { .. }
-            | Error::DeadlineExceeded { .. } => None,
+            | Error::DeadlineExceeded { .. }
+            | Error::Stopped => None,
             Error::BadRequest { .. } => Some(StatusCode::BAD_REQUEST),
             Error::Unauthorized { .. } => Some(StatusCode::UNAUTHORIZED),
             Error::NotFound { .. } => Some(StatusCode::NOT_FOUND),
@@ -240,7 +260,8 @@ impl Error {
     /// `true` when it was sent and no answer proves it was refused: a timeout or a broken
     /// connection after sending, a 5xx, a 3xx, or a success whose body could not be read.
     /// `false` when nothing was sent (configuration, input checks, a connection that was never
-    /// made, the deadline passing before the first attempt) and for 4xx answers such as
+    /// made, the deadline passing before the first attempt, a large update stopped before
+    /// anything more was sent) and for 4xx answers such as
     /// 400/401/404/429, which refuse the request. Before repeating a non-idempotent call such
     /// as Create Team after an error, check first when this is `true`.
     pub fn may_have_taken_effect(&self) -> bool {
@@ -248,6 +269,7 @@ impl Error {
             Error::InvalidConfig { .. }
             | Error::InvalidInput { .. }
             | Error::DeadlineExceeded { .. }
+            | Error::Stopped
             | Error::BadRequest { .. }
             | Error::Unauthorized { .. }
             | Error::NotFound { .. }

@@ -62,6 +62,7 @@ pub use config::{
 pub use error::{BODY_EXCERPT_LIMIT, Error};
 pub use large_update::{AddUserIds, ApplyOverrides, Progress};
 pub use reliability::{RateLimit, RetryPolicy};
+pub use transport::RequestTarget;
 /// Every request and response type, generated from the spec's components, with builders
 /// (`Type::builder()`), plus the open enums the generator is told to use for response settings.
 pub mod types {

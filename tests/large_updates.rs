@@ -266,12 +266,75 @@ async fn a_failure_stops_the_update_and_says_what_was_applied() {
     }
     let message = error.to_string();
     assert!(message.contains("not found (404)"), "{message}");
-    assert!(message.contains("2 earlier request(s)"), "{message}");
+    assert!(
+        message.contains("2 requests of the update were applied (2000 ids"),
+        "{message}"
+    );
     assert!(
         message.contains("running the same update again is safe"),
         "{message}"
     );
     assert!(error.may_have_taken_effect());
+}
+
+#[tokio::test]
+async fn a_stop_signal_sends_nothing_more_and_lets_the_requests_in_flight_finish() {
+    let console = fake().await;
+    // Slow answers: three requests are in flight whenever one completes.
+    console.inject(
+        Fault::delay(Duration::from_millis(100))
+            .on(MockOperation::PatchExperimentOverrides)
+            .times(1000),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut stop = Some(stop);
+    let error = console
+        .client()
+        .add_user_ids(EXPERIMENT, "Test", ids("u", 50_000))
+        .concurrency(3)
+        .on_progress(move |progress| {
+            if progress.requests_done == 4 {
+                let _ = stop.take().map(|stop| stop.send(()));
+            }
+        })
+        .stop_when(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect_err("stopped after four requests");
+    let Error::PartiallyApplied {
+        cause,
+        applied_requests,
+        applied_ids,
+        ..
+    } = &error
+    else {
+        panic!("expected PartiallyApplied, got {error:?}");
+    };
+    assert!(matches!(**cause, Error::Stopped), "{cause:?}");
+    // Every request sent was let finish, and applied; nothing went after the signal.
+    let sent = console.journal().len() as u64;
+    assert_eq!(*applied_requests, sent, "{error}");
+    assert!((4..=4 + 3).contains(&sent), "{sent} sent");
+    assert_eq!(*applied_ids, sent * 1000);
+    assert_eq!(
+        console.overrides(EXPERIMENT).unwrap().user_id_overrides[0]
+            .ids
+            .len() as u64,
+        sent * 1000
+    );
+    assert!(error.to_string().contains("stopped on request"), "{error}");
+    // Stopped before anything was applied: the plain error, nothing sent at all.
+    let untouched = fake().await;
+    let error = untouched
+        .client()
+        .add_user_ids(EXPERIMENT, "Test", ids("u", 5000))
+        .stop_when(std::future::ready(()))
+        .await
+        .expect_err("stopped at once");
+    assert!(matches!(error, Error::Stopped), "{error:?}");
+    assert!(!error.may_have_taken_effect());
+    assert_eq!(untouched.journal().len(), 0);
 }
 
 #[tokio::test]

@@ -6,24 +6,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// What `--help` ends with: the exit codes, which every command shares.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done
-  2  usage error, or input refused before sending (nothing was sent)
-  3  unauthorized (401): the key is missing, wrong or not a Console key
-  4  not found (404): no such experiment
-  5  rate limited (429) or the deadline passed, after retries
-  6  partially applied: some requests were applied before one failed; re-running is safe
-  1  anything else";
-
 /// The Statsig Console API for release pipelines: force ids into experiment groups, apply
 /// override files of any size, create teams.
 ///
 /// The key comes from the environment (STATSIG_CONSOLE_API_KEY) or a file (--api-key-file),
 /// never from an argument: arguments end up in process lists and shell history.
 #[derive(Debug, Parser)]
-#[command(name = "statsig-console", version, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(name = "statsig-console", version, after_help = crate::exit::help(), max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -64,8 +53,8 @@ pub struct GlobalArgs {
     pub quiet: bool,
 
     /// Each request's timeout, in seconds (default 30). Retries and rate-limit waits come on top.
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
 
     /// Send each request once: no retries after errors or 429 answers.
     #[arg(long, global = true)]
@@ -247,7 +236,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
 
-    /// A key the fake accepts (repeat for more; default `console-dev`). A test key, not a
+    /// A key the fake accepts (repeat for more; default `console-mock-key`). A test key, not a
     /// secret, so an argument is fine.
     #[arg(long = "api-key", value_name = "KEY")]
     pub api_keys: Vec<String>,
@@ -275,6 +264,16 @@ pub struct ServeArgs {
     pub retry_after: bool,
 }
 
+/// A positive number of seconds, with a fraction if wanted; at most a day.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds (0 to 86400)"))
+}
+
 /// `100/10`: 100 requests per 10 seconds (the seconds may have a fraction).
 fn parse_window(text: &str) -> Result<(u32, Duration), String> {
     let (requests, seconds) = text
@@ -286,13 +285,7 @@ fn parse_window(text: &str) -> Result<(u32, Duration), String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("{requests:?} is not a positive number of requests"))?;
-    let seconds: f64 = seconds
-        .trim()
-        .parse()
-        .ok()
-        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-        .ok_or_else(|| format!("{seconds:?} is not a number of seconds (0 to 86400)"))?;
-    Ok((requests, Duration::from_secs_f64(seconds)))
+    Ok((requests, parse_seconds(seconds)?))
 }
 
 fn parse_experiment(text: &str) -> Result<(String, Vec<String>), String> {
@@ -329,6 +322,14 @@ mod tests {
         );
         assert!(parse_experiment("exp").is_err());
         assert!(parse_experiment("exp=").is_err());
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        assert_eq!(parse_seconds("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "NaN", "inf", "soon", "86401"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! What each command does, on the library's public API.
 
-use std::time::Duration;
-
 use serde_json::json;
 use statsig_console::types::{ChangeTeamConfigs, ExperimentOverrides, ReviewApproval, TeamCreate};
 use statsig_console::{Client, DEFAULT_CALL_TIMEOUT, RetryPolicy};
@@ -12,6 +10,7 @@ use crate::cli::{
     ServeArgs, TeamConfigs, TeamsCommand,
 };
 use crate::input::{self, IdsFile};
+use crate::output::counted;
 use crate::progress::ProgressDisplay;
 use crate::report::{Failure, Outcome};
 
@@ -49,13 +48,7 @@ fn client(global: &GlobalArgs) -> Result<Client, Failure> {
         .api_key(key)
         .base_url(&global.base_url)
         .user_agent(format!("statsig-console-cli/{}", env!("CARGO_PKG_VERSION")));
-    if let Some(seconds) = global.timeout {
-        if !(seconds.is_finite() && seconds > 0.0) {
-            return Err(Failure::usage(format!(
-                "--timeout {seconds}: must be a positive number of seconds"
-            )));
-        }
-        let timeout = Duration::from_secs_f64(seconds);
+    if let Some(timeout) = global.timeout {
         // The call's deadline must leave room for the attempts the timeout allows.
         builder = builder
             .timeout(timeout)
@@ -96,10 +89,16 @@ async fn overrides_add(global: &GlobalArgs, args: AddArgs) -> Result<Outcome, Fa
         update = update.unit_type(unit_type);
     }
     if global.dry_run {
-        return Ok(dry_run(&client, &args.experiment, update.requests()?));
+        let target = client
+            .patch_experiment_overrides_target(&args.experiment)
+            .await?;
+        return Ok(dry_run(&target, update.requests()?));
     }
     let display = ProgressDisplay::new(global.quiet, ids_total);
-    let result = update.on_progress(display.callback()).await;
+    let result = update
+        .on_progress(display.callback())
+        .stop_when(interrupted())
+        .await;
     let done = display.finish();
     let overrides = result?;
     if let Some(message) = read_error.and_then(|slot| {
@@ -108,17 +107,17 @@ async fn overrides_add(global: &GlobalArgs, args: AddArgs) -> Result<Outcome, Fa
             .take()
     }) {
         return Err(Failure::Other(format!(
-            "{message}; the {} ids read before it were applied",
-            done.ids_done
+            "{message}; the {} read before it were applied",
+            counted(done.ids_done, "id", "ids")
         )));
     }
     Ok(Outcome {
         text: format!(
-            "added {} ids to group {} of {} in {} request(s){}",
-            done.ids_done,
+            "added {} to group {} of {} in {}{}",
+            counted(done.ids_done, "id", "ids"),
             args.group,
             args.experiment,
-            done.requests_done,
+            counted(done.requests_done, "request", "requests"),
             duplicates_note(done.duplicate_ids_skipped)
         ),
         json: json!({
@@ -144,19 +143,29 @@ async fn overrides_apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Outcome
     let client = client(global)?;
     let update = client.apply_overrides(&args.experiment, update);
     if global.dry_run {
-        return Ok(dry_run(&client, &args.experiment, update.requests()?));
+        let target = client
+            .patch_experiment_overrides_target(&args.experiment)
+            .await?;
+        return Ok(dry_run(&target, update.requests()?));
     }
     let display = ProgressDisplay::new(global.quiet, Some(ids_total));
-    let result = update.on_progress(display.callback()).await;
+    let result = update
+        .on_progress(display.callback())
+        .stop_when(interrupted())
+        .await;
     let done = display.finish();
     let overrides = result?;
     Ok(Outcome {
         text: format!(
-            "applied {} conditional overrides and {} ids to {} in {} request(s){}",
-            done.overrides_done,
-            done.ids_done,
+            "applied {} and {} to {} in {}{}",
+            counted(
+                done.overrides_done,
+                "conditional override",
+                "conditional overrides"
+            ),
+            counted(done.ids_done, "id", "ids"),
             args.experiment,
-            done.requests_done,
+            counted(done.requests_done, "request", "requests"),
             duplicates_note(done.duplicate_ids_skipped)
         ),
         json: json!({
@@ -174,42 +183,59 @@ async fn overrides_apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Outcome
 fn duplicates_note(duplicates: u64) -> String {
     match duplicates {
         0 => String::new(),
-        n => format!(", {n} repeated id(s) sent once"),
+        1 => ", 1 repeated id sent once".to_string(),
+        n => format!(", {n} repeated ids sent once each"),
     }
 }
 
-/// What a dry run prints: each request the update would send.
+/// Completes on Ctrl-C; never when the handler cannot be installed (the default handler,
+/// which ends the process, then stays).
+async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// What a dry run prints: each request the update would send, to `target`.
 fn dry_run(
-    client: &Client,
-    experiment: &str,
+    target: &statsig_console::RequestTarget,
     requests: impl Iterator<Item = ExperimentOverrides>,
 ) -> Outcome {
-    let url = format!(
-        "{}/console/v1/experiments/{experiment}/overrides",
-        client.base_url()
-    );
     let mut lines = Vec::new();
     let mut listed = Vec::new();
-    let (mut total_ids, mut total_overrides) = (0usize, 0usize);
+    let (mut total_ids, mut total_overrides) = (0u64, 0u64);
     for (index, request) in requests.enumerate() {
-        let ids: usize = request.user_id_overrides.iter().map(|e| e.ids.len()).sum();
-        let entries = request.user_id_overrides.len();
-        let overrides = request.overrides.len();
+        let ids: u64 = request
+            .user_id_overrides
+            .iter()
+            .map(|e| e.ids.len() as u64)
+            .sum();
+        let entries = request.user_id_overrides.len() as u64;
+        let overrides = request.overrides.len() as u64;
         total_ids += ids;
         total_overrides += overrides;
         lines.push(format!(
-            "PATCH {url}  #{}: {entries} user-ID entr{}, {ids} ids, {overrides} conditional overrides",
+            "{target}  #{}: {}, {}, {}",
             index + 1,
-            if entries == 1 { "y" } else { "ies" },
+            counted(entries, "user-ID entry", "user-ID entries"),
+            counted(ids, "id", "ids"),
+            counted(overrides, "conditional override", "conditional overrides"),
         ));
         listed.push(json!({
-            "method": "PATCH", "url": url, "user_id_entries": entries, "ids": ids,
-            "conditional_overrides": overrides,
+            "method": target.method.as_str(), "url": target.url.as_str(),
+            "user_id_entries": entries, "ids": ids, "conditional_overrides": overrides,
         }));
     }
-    let count = listed.len();
+    let count = listed.len() as u64;
     lines.push(format!(
-        "dry run: {count} request(s), {total_ids} ids, {total_overrides} conditional overrides; nothing was sent"
+        "dry run: {}, {}, {}; nothing was sent",
+        counted(count, "request", "requests"),
+        counted(total_ids, "id", "ids"),
+        counted(
+            total_overrides,
+            "conditional override",
+            "conditional overrides"
+        ),
     ));
     Outcome {
         text: lines.join("\n"),
@@ -229,17 +255,17 @@ async fn teams_create(global: &GlobalArgs, args: CreateTeamArgs) -> Result<Outco
     statsig_console::check::team_create(&team)?;
     let client = client(global)?;
     if global.dry_run {
-        let url = format!("{}/console/v1/users/teams", client.base_url());
+        let target = client.create_team_target(&team).await?;
         return Ok(Outcome {
             text: format!(
-                "POST {url}  team {:?}, {} member(s), {} admin(s)\ndry run: 1 request; nothing was sent",
+                "{target}  team {:?}, {}, {}\ndry run: 1 request; nothing was sent",
                 team.name.as_str(),
-                team.members.len(),
-                team.admins.len()
+                counted(team.members.len() as u64, "member", "members"),
+                counted(team.admins.len() as u64, "admin", "admins"),
             ),
             json: json!({
                 "dry_run": true,
-                "requests": [{"method": "POST", "url": url, "team": team}],
+                "requests": [{"method": target.method.as_str(), "url": target.url.as_str(), "team": team}],
             }),
         });
     }
@@ -302,7 +328,7 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
         builder = builder.with_retry_after();
     }
     let keys = if args.api_keys.is_empty() {
-        vec!["console-dev".to_string()]
+        vec![statsig_console_mock::DEFAULT_MOCK_KEY.to_string()]
     } else {
         args.api_keys
     };
@@ -328,18 +354,23 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
     })?;
     match global.output {
         crate::cli::OutputFormat::Text => {
-            println!("fake Statsig Console listening on {}", console.base_url());
-            println!("STATSIG_CONSOLE_BASE_URL={}", console.base_url());
-            println!("STATSIG_CONSOLE_API_KEY={}", console.api_key());
+            crate::output::out(format!(
+                "fake Statsig Console listening on {}",
+                console.base_url()
+            ));
+            crate::output::out(format!("STATSIG_CONSOLE_BASE_URL={}", console.base_url()));
+            crate::output::out(format!("STATSIG_CONSOLE_API_KEY={}", console.api_key()));
         }
-        crate::cli::OutputFormat::Json => println!(
-            "{}",
-            json!({"ok": true, "base_url": console.base_url(), "api_key": console.api_key()})
+        crate::cli::OutputFormat::Json => crate::output::out(
+            json!({"ok": true, "base_url": console.base_url(), "api_key": console.api_key()}),
         ),
     }
     wait_for_stop_signal().await;
     if !global.quiet {
-        eprintln!("stopping after {} requests", console.journal().len());
+        crate::output::err(format!(
+            "stopping after {} requests",
+            console.journal().len()
+        ));
     }
     console.shutdown().await;
     Ok(())
@@ -359,6 +390,6 @@ async fn wait_for_stop_signal() {
         }
     }
     if tokio::signal::ctrl_c().await.is_err() {
-        eprintln!("cannot listen for Ctrl-C; stopping");
+        crate::output::err("cannot listen for Ctrl-C; stopping");
     }
 }

@@ -23,7 +23,12 @@ pub fn api_key(file: Option<&Path>) -> Result<Option<String>, Failure> {
                 path.display()
             ))
         })?;
-        let key = text.lines().next().unwrap_or_default().trim().to_string();
+        let key = without_bom(&text)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if key.is_empty() {
             return Err(Failure::usage(format!(
                 "the key file {} is empty",
@@ -56,6 +61,8 @@ pub fn document<T: DeserializeOwned>(path: &Path) -> Result<T, Failure> {
     open(path)?
         .read_to_string(&mut text)
         .map_err(|error| Failure::usage(format!("cannot read {}: {error}", path.display())))?;
+    // Editors and spreadsheets on Windows start UTF-8 files with a byte-order mark.
+    let text = without_bom(&text);
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -77,50 +84,103 @@ pub fn document<T: DeserializeOwned>(path: &Path) -> Result<T, Failure> {
             path.display()
         ))
     };
-    if is_json {
-        let mut deserializer = serde_json::Deserializer::from_str(&text);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            refused(
-                "JSON",
-                error.path().to_string(),
-                error.into_inner().to_string(),
-            )
-        })
+    let (format, parsed) = if is_json {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        (
+            "JSON",
+            path_and_error(serde_path_to_error::deserialize(&mut deserializer)),
+        )
     } else {
-        let deserializer = serde_norway::Deserializer::from_str(&text);
-        serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            refused(
-                "YAML",
-                error.path().to_string(),
-                error.into_inner().to_string(),
-            )
-        })
-    }
+        let deserializer = serde_norway::Deserializer::from_str(text);
+        (
+            "YAML",
+            path_and_error(serde_path_to_error::deserialize(deserializer)),
+        )
+    };
+    parsed.map_err(|(field, error)| refused(format, field, error))
 }
 
-/// An id of a line: `None` for blank lines and `#` comments.
-fn id_of(line: &str) -> Option<String> {
+/// A document's value, or the path of the field at fault and what is wrong there.
+fn path_and_error<T, E: std::fmt::Display>(
+    parsed: Result<T, serde_path_to_error::Error<E>>,
+) -> Result<T, (String, String)> {
+    parsed.map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
+}
+
+/// The byte-order mark a UTF-8 file may start with.
+const BOM: char = '\u{feff}';
+
+/// `text` without the byte-order mark it may start with.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix(BOM).unwrap_or(text)
+}
+
+/// The first character of `id` that no real id holds: a control character, or an invisible
+/// format character (zero-width space and joiners, bidirectional marks and overrides, a
+/// byte-order mark, soft hyphen) that would make the id look right and match nobody.
+fn unseen_character(id: &str) -> Option<char> {
+    use unicode_general_category::{GeneralCategory, get_general_category};
+    id.chars()
+        .find(|c| c.is_control() || matches!(get_general_category(*c), GeneralCategory::Format))
+}
+
+/// An id of a line: `None` for blank lines and `#` comments; an error naming `place` for an
+/// id with a character no real id holds.
+fn id_of(line: &str, place: impl FnOnce() -> String) -> Result<Option<String>, String> {
     let line = line.trim();
-    (!line.is_empty() && !line.starts_with('#')).then(|| line.to_string())
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    match unseen_character(line) {
+        Some(c) => Err(format!(
+            "{}: the id {:?} holds the invisible character U+{:04X}; nothing was sent",
+            place(),
+            line,
+            u32::from(c)
+        )),
+        None => Ok(Some(line.to_string())),
+    }
 }
 
 /// The ids of `--ids ID,ID,...`.
 pub fn listed_ids(ids: Vec<String>) -> Result<Vec<String>, Failure> {
-    let ids: Vec<String> = ids.iter().filter_map(|id| id_of(id)).collect();
-    if ids.is_empty() {
+    let mut listed = Vec::new();
+    for (index, id) in ids.iter().enumerate() {
+        if let Some(id) =
+            id_of(id, || format!("--ids, id {}", index + 1)).map_err(Failure::Usage)?
+        {
+            listed.push(id);
+        }
+    }
+    if listed.is_empty() {
         return Err(Failure::usage("--ids lists no ids"));
     }
-    Ok(ids)
+    Ok(listed)
+}
+
+/// The error of a line that could not be read: its number, and plainly when it is not UTF-8.
+fn unreadable_line(path: &Path, number: usize, error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::InvalidData {
+        format!(
+            "{} is not UTF-8 text: line {number} holds bytes that are not UTF-8; nothing was sent",
+            path.display()
+        )
+    } else {
+        format!("cannot read {} at line {number}: {error}", path.display())
+    }
 }
 
 /// The ids of an ids file, read a line at a time as the update asks for them.
 ///
-/// A regular file is read once beforehand to count its ids and check it can be read whole
-/// (so progress has a total and a bad line is refused before anything is sent), then streamed.
-/// Standard input is streamed once; a read error there ends the ids, and is kept for
-/// [`IdsFile::read_error`].
+/// A regular file is read once beforehand to count its ids and check every line (so progress
+/// has a total, and a line that is not UTF-8 or holds an id with an invisible character is
+/// refused, by its number, before anything is sent), then streamed. Standard input is
+/// streamed once; a bad line there ends the ids, and its error is kept for
+/// [`IdsFile::read_error`]. A byte-order mark at the start is dropped.
 pub struct IdsFile {
     lines: io::Lines<BufReader<Box<dyn Read + Send>>>,
+    /// The number of the next line.
+    line_number: usize,
     remaining: Option<u64>,
     read_error: Arc<Mutex<Option<String>>>,
     source: PathBuf,
@@ -133,15 +193,18 @@ impl IdsFile {
             None
         } else {
             let mut count: u64 = 0;
-            for (number, line) in BufReader::new(open(path)?).lines().enumerate() {
-                let line = line.map_err(|error| {
-                    Failure::usage(format!(
-                        "cannot read {} at line {}: {error}",
-                        path.display(),
-                        number + 1
-                    ))
-                })?;
-                count += u64::from(id_of(&line).is_some());
+            for (index, line) in BufReader::new(open(path)?).lines().enumerate() {
+                let number = index + 1;
+                let line =
+                    line.map_err(|error| Failure::Usage(unreadable_line(path, number, &error)))?;
+                let line = if number == 1 {
+                    without_bom(&line)
+                } else {
+                    &line
+                };
+                let id = id_of(line, || format!("{} line {number}", path.display()))
+                    .map_err(Failure::Usage)?;
+                count += u64::from(id.is_some());
             }
             if count == 0 {
                 return Err(Failure::usage(format!("{} holds no ids", path.display())));
@@ -150,6 +213,7 @@ impl IdsFile {
         };
         Ok(Self {
             lines: BufReader::new(open(path)?).lines(),
+            line_number: 1,
             remaining,
             read_error: Arc::default(),
             source: path.to_path_buf(),
@@ -172,21 +236,32 @@ impl Iterator for IdsFile {
 
     fn next(&mut self) -> Option<String> {
         loop {
-            match self.lines.next()? {
+            let number = self.line_number;
+            self.line_number += 1;
+            let read = match self.lines.next()? {
                 Ok(line) => {
-                    if let Some(id) = id_of(&line) {
-                        if let Some(remaining) = &mut self.remaining {
-                            *remaining = remaining.saturating_sub(1);
-                        }
-                        return Some(id);
-                    }
+                    let line = if number == 1 {
+                        without_bom(&line)
+                    } else {
+                        &line
+                    };
+                    id_of(line, || format!("{} line {number}", self.source.display()))
                 }
-                Err(error) => {
+                Err(error) => Err(unreadable_line(&self.source, number, &error)),
+            };
+            match read {
+                Ok(Some(id)) => {
+                    if let Some(remaining) = &mut self.remaining {
+                        *remaining = remaining.saturating_sub(1);
+                    }
+                    return Some(id);
+                }
+                Ok(None) => {}
+                Err(message) => {
                     *self
                         .read_error
                         .lock()
-                        .unwrap_or_else(PoisonError::into_inner) =
-                        Some(format!("cannot read {}: {error}", self.source.display()));
+                        .unwrap_or_else(PoisonError::into_inner) = Some(message);
                     return None;
                 }
             }
@@ -213,6 +288,63 @@ mod tests {
         let ids = IdsFile::open(file.path()).unwrap();
         assert_eq!(ids.size_hint(), (3, Some(3)));
         assert_eq!(ids.collect::<Vec<_>>(), vec!["u1", "u2", "u4"]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_and_invisible_characters_are_refused_by_line() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        write!(file, "\u{feff}u1\nu2\n").unwrap();
+        assert_eq!(
+            IdsFile::open(file.path()).unwrap().collect::<Vec<_>>(),
+            ["u1", "u2"]
+        );
+        for (invisible, code) in [
+            ("\u{200b}", "U+200B"),
+            ("\u{feff}", "U+FEFF"),
+            ("\u{200e}", "U+200E"),
+            ("\u{202e}", "U+202E"),
+            ("\u{7}", "U+0007"),
+        ] {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            write!(file, "u1\n# note\nu{invisible}2\n").unwrap();
+            let Err(error) = IdsFile::open(file.path()) else {
+                panic!("{code} accepted");
+            };
+            let message = error.to_string();
+            assert!(message.contains("line 3"), "{message}");
+            assert!(message.contains(code), "{message}");
+        }
+        let mut not_utf8 = tempfile::NamedTempFile::new().unwrap();
+        not_utf8.write_all(b"u1\nu\xff2\n").unwrap();
+        let Err(error) = IdsFile::open(not_utf8.path()) else {
+            panic!("Latin-1 accepted");
+        };
+        assert!(
+            error.to_string().contains("not UTF-8 text: line 2"),
+            "{error}"
+        );
+        assert!(listed_ids(vec!["u1".into(), "u\u{2060}2".into()]).is_err());
+        assert_eq!(
+            listed_ids(vec!["über".into(), "用户".into()]).unwrap(),
+            ["über", "用户"],
+            "letters of every script are ids"
+        );
+    }
+
+    #[test]
+    fn documents_and_key_files_may_start_with_a_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("doc.json");
+        std::fs::write(&json, "\u{feff}{\"entries\": []}").unwrap();
+        let value: serde_json::Value = document(&json).unwrap();
+        assert_eq!(value["entries"], serde_json::json!([]));
+        let yaml = dir.path().join("doc.yaml");
+        std::fs::write(&yaml, "\u{feff}entries: []\n").unwrap();
+        let value: serde_json::Value = document(&yaml).unwrap();
+        assert_eq!(value["entries"], serde_json::json!([]));
+        let key = dir.path().join("key");
+        std::fs::write(&key, "\u{feff}console-abc\r\n").unwrap();
+        assert_eq!(api_key(Some(&key)).unwrap().as_deref(), Some("console-abc"));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 mod cli;
 mod commands;
+mod exit;
 mod input;
+mod output;
 mod progress;
 mod report;
 
@@ -31,8 +33,8 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(report::exit::OTHER);
+            crate::output::err(format!("error: cannot start the async runtime: {error}"));
+            return ExitCode::from(exit::OTHER.code);
         }
     };
     let result = runtime.block_on(commands::run(cli));
@@ -49,7 +51,7 @@ fn refused_command_line(error: clap::Error) -> ExitCode {
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         let _ = error.print();
-        return ExitCode::from(report::exit::DONE);
+        return ExitCode::from(exit::DONE.code);
     }
     if wants_json(std::env::args()) {
         let message = error.kind().to_string();
@@ -61,8 +63,8 @@ fn refused_command_line(error: clap::Error) -> ExitCode {
             .trim_start_matches("error: ")
             .to_string();
         let text = if detail.is_empty() { message } else { detail };
-        println!("{}", report::usage_error_json(&text));
-        return ExitCode::from(report::exit::USAGE);
+        crate::output::out(report::usage_error_json(&text));
+        return ExitCode::from(exit::USAGE.code);
     }
     // One line naming the problem, as for every other input error: clap's first line.
     let rendered = error.to_string();
@@ -70,8 +72,8 @@ fn refused_command_line(error: clap::Error) -> ExitCode {
         .lines()
         .next()
         .unwrap_or("error: invalid command line");
-    eprintln!("{problem} (see --help)");
-    ExitCode::from(report::exit::USAGE)
+    crate::output::err(format!("{problem} (see --help)"));
+    ExitCode::from(exit::USAGE.code)
 }
 
 fn wants_json(args: impl Iterator<Item = String>) -> bool {

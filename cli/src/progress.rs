@@ -82,7 +82,7 @@ impl ProgressDisplay {
         {
             state.last_line = Some(Instant::now());
             state.last_written = true;
-            eprintln!("{}", plain_line(progress));
+            crate::output::err(plain_line(progress));
         }
     }
 
@@ -92,7 +92,7 @@ impl ProgressDisplay {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         } else if self.plain && state.last.requests_done > 0 && !state.last_written {
-            eprintln!("{}", plain_line(&state.last));
+            crate::output::err(plain_line(&state.last));
         }
         state.last.clone()
     }

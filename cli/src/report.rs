@@ -8,17 +8,7 @@ use serde_json::{Value, json};
 use statsig_console::Error;
 
 use crate::cli::OutputFormat;
-
-/// The exit codes, as `--help` documents them.
-pub mod exit {
-    pub const DONE: u8 = 0;
-    pub const OTHER: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const UNAUTHORIZED: u8 = 3;
-    pub const NOT_FOUND: u8 = 4;
-    pub const RATE_LIMITED_OR_DEADLINE: u8 = 5;
-    pub const PARTIALLY_APPLIED: u8 = 6;
-}
+use crate::exit::{self, Exit};
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -36,12 +26,16 @@ impl Failure {
         Failure::Usage(message.into())
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit(&self) -> Exit {
         match self {
             Failure::Usage(_) => exit::USAGE,
             Failure::Other(_) => exit::OTHER,
             Failure::Api(error) => match error {
                 Error::InvalidConfig { .. } | Error::InvalidInput { .. } => exit::USAGE,
+                Error::Stopped => exit::INTERRUPTED,
+                Error::PartiallyApplied { cause, .. } if matches!(**cause, Error::Stopped) => {
+                    exit::INTERRUPTED
+                }
                 Error::PartiallyApplied { .. } => exit::PARTIALLY_APPLIED,
                 Error::Unauthorized { .. } => exit::UNAUTHORIZED,
                 Error::NotFound { .. } => exit::NOT_FOUND,
@@ -51,6 +45,10 @@ impl Failure {
                 _ => exit::OTHER,
             },
         }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code
     }
 
     /// A stable, machine-readable name for the kind of failure.
@@ -104,6 +102,7 @@ fn kind_of(error: &Error) -> &'static str {
         Error::Transport { .. } => "transport",
         Error::Decode { .. } => "decode",
         Error::ResponseTooLarge { .. } => "response_too_large",
+        Error::Stopped => "interrupted",
         _ => "api",
     }
 }
@@ -133,10 +132,10 @@ pub struct Outcome {
 /// the exit code. `None`: the command printed what it had to itself.
 pub fn finish(result: Result<Option<Outcome>, Failure>, format: OutputFormat) -> ExitCode {
     match (result, format) {
-        (Ok(None), _) => ExitCode::from(exit::DONE),
+        (Ok(None), _) => ExitCode::from(exit::DONE.code),
         (Ok(Some(outcome)), OutputFormat::Text) => {
-            println!("{}", outcome.text);
-            ExitCode::from(exit::DONE)
+            crate::output::out(outcome.text);
+            ExitCode::from(exit::DONE.code)
         }
         (Ok(Some(outcome)), OutputFormat::Json) => {
             let mut document = json!({"ok": true});
@@ -144,15 +143,15 @@ pub fn finish(result: Result<Option<Outcome>, Failure>, format: OutputFormat) ->
             {
                 target.extend(fields);
             }
-            println!("{document}");
-            ExitCode::from(exit::DONE)
+            crate::output::out(document);
+            ExitCode::from(exit::DONE.code)
         }
         (Err(failure), OutputFormat::Text) => {
-            eprintln!("error: {failure}");
+            crate::output::err(format!("error: {failure}"));
             ExitCode::from(failure.exit_code())
         }
         (Err(failure), OutputFormat::Json) => {
-            println!("{}", failure.to_json());
+            crate::output::out(failure.to_json());
             ExitCode::from(failure.exit_code())
         }
     }
@@ -160,5 +159,5 @@ pub fn finish(result: Result<Option<Outcome>, Failure>, format: OutputFormat) ->
 
 /// A command line clap refused, as one JSON document (when `--output json` was asked for).
 pub fn usage_error_json(message: &str) -> Value {
-    json!({"ok": false, "exit_code": exit::USAGE, "error": {"kind": "usage", "message": message}})
+    json!({"ok": false, "exit_code": exit::USAGE.code, "error": {"kind": "usage", "message": message}})
 }

@@ -21,8 +21,8 @@ async fn fake() -> MockConsole {
         .expect("the fake starts on 127.0.0.1")
 }
 
-/// Runs the binary with the fake's URL and key in the environment, off the runtime's threads
-/// so that the fake keeps serving.
+/// Runs the binary with the fake's URL and key in the environment. It blocks the test's one
+/// thread while the binary runs: the fake serves from a thread of its own.
 async fn run(console: &MockConsole, args: &[&str]) -> Output {
     run_with(console, args, Some(KEY), None).await
 }
@@ -44,9 +44,7 @@ async fn run_with(
     if let Some(input) = stdin {
         command.write_stdin(input);
     }
-    tokio::task::spawn_blocking(move || command.output().expect("the binary runs"))
-        .await
-        .expect("the runner thread ends")
+    command.output().expect("the binary runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -95,7 +93,7 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn overrides_add_streams_an_ids_file_into_the_fake() {
     let console = fake().await;
     let file = ids_file(2500);
@@ -126,7 +124,7 @@ async fn overrides_add_streams_an_ids_file_into_the_fake() {
     assert_eq!(console.journal().len(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn ids_can_come_from_standard_input_and_from_the_command_line() {
     let console = fake().await;
     let piped = run_with(
@@ -185,7 +183,7 @@ userIDOverrides:
     ids: [user_1, user_2, user_3]
 ";
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn overrides_apply_takes_yaml_and_json_files() {
     let console = fake().await;
     let (_dir, yaml) = file_with("overrides.yaml", OVERRIDES_YAML);
@@ -195,7 +193,7 @@ async fn overrides_apply_takes_yaml_and_json_files() {
     )
     .await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert!(stdout(&output).contains("applied 1 conditional overrides and 3 ids"));
+    assert!(stdout(&output).contains("applied 1 conditional override and 3 ids"));
 
     let (_dir2, json) = file_with(
         "more.json",
@@ -214,7 +212,7 @@ async fn overrides_apply_takes_yaml_and_json_files() {
     assert_eq!(ids_in(&console, "Test"), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn teams_are_created_from_a_file_and_from_flags() {
     let console = fake().await;
     let (_dir, team) = file_with(
@@ -256,7 +254,7 @@ async fn teams_are_created_from_a_file_and_from_flags() {
     assert_eq!(teams[1].members[0].email, "li@example.com");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_dry_run_sends_nothing_and_needs_no_key() {
     let console = fake().await;
     let file = ids_file(2500);
@@ -310,7 +308,7 @@ async fn a_dry_run_sends_nothing_and_needs_no_key() {
     assert!(console.journal().is_empty(), "a dry run sends nothing");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn failures_exit_with_the_documented_codes() {
     let console = fake().await;
     let wrong_key = run_with(
@@ -368,7 +366,7 @@ async fn failures_exit_with_the_documented_codes() {
     assert_eq!(code(&no_key), 2, "{}", stderr(&no_key));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_fault_from_the_third_request_on_exits_6_with_the_applied_count() {
     let console = fake().await;
     console.inject(
@@ -401,7 +399,10 @@ async fn a_fault_from_the_third_request_on_exits_6_with_the_applied_count() {
     assert_eq!(document["error"]["applied"]["ids"], 2000);
     assert_eq!(document["error"]["status"], 404);
     let message = document["error"]["message"].as_str().unwrap();
-    assert!(message.contains("2 earlier request(s)"), "{message}");
+    assert!(
+        message.contains("2 requests of the update were applied"),
+        "{message}"
+    );
     assert!(
         message.contains("running the same update again is safe"),
         "{message}"
@@ -409,7 +410,7 @@ async fn a_fault_from_the_third_request_on_exits_6_with_the_applied_count() {
     assert_eq!(ids_in(&console, "Test"), 2000);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn json_output_is_one_document_in_success_and_in_failure() {
     let console = fake().await;
     let ok = run(
@@ -464,7 +465,7 @@ async fn json_output_is_one_document_in_success_and_in_failure() {
     assert_eq!(document["error"]["kind"], "usage");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_key_never_appears_in_any_output_at_any_verbosity() {
     let console = fake().await;
     let (_dir, key_file) = file_with("key", &format!("{KEY}\n"));
@@ -497,7 +498,7 @@ async fn the_key_never_appears_in_any_output_at_any_verbosity() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn input_errors_exit_2_with_one_line_and_send_nothing() {
     let console = fake().await;
     let (_dir, broken) = file_with(
@@ -559,7 +560,7 @@ async fn input_errors_exit_2_with_one_line_and_send_nothing() {
 }
 
 /// Runs the binary under a pseudo-terminal (`script` from util-linux) and reads what it drew.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_terminal_gets_a_progress_bar_on_stderr() {
     let console = fake().await;
     // Slow answers, so that the bar is drawn before the update ends.
@@ -576,17 +577,13 @@ async fn a_terminal_gets_a_progress_bar_on_stderr() {
         path(file.path())
     );
     let base_url = console.base_url();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("script")
-            .args(["-q", "-e", "-c", &command_line, "/dev/null"])
-            .env("STATSIG_CONSOLE_BASE_URL", base_url)
-            .env("STATSIG_CONSOLE_API_KEY", KEY)
-            .env("TERM", "xterm")
-            .output()
-            .expect("`script` (util-linux) runs the binary under a pseudo-terminal")
-    })
-    .await
-    .unwrap();
+    let output = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command_line, "/dev/null"])
+        .env("STATSIG_CONSOLE_BASE_URL", base_url)
+        .env("STATSIG_CONSOLE_API_KEY", KEY)
+        .env("TERM", "xterm")
+        .output()
+        .expect("`script` (util-linux) runs the binary under a pseudo-terminal");
     let drawn = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{drawn}");
     assert!(drawn.contains("ids ("), "the bar's counter: {drawn:?}");
@@ -618,7 +615,7 @@ async fn serve_mock(extra: &[&str]) -> (std::process::Child, String) {
         .spawn()
         .unwrap();
     let stdout = server.stdout.take().unwrap();
-    let base_url = tokio::task::spawn_blocking(move || {
+    let base_url = {
         use std::io::BufRead;
         std::io::BufReader::new(stdout)
             .lines()
@@ -627,14 +624,12 @@ async fn serve_mock(extra: &[&str]) -> (std::process::Child, String) {
                 line.strip_prefix("STATSIG_CONSOLE_BASE_URL=")
                     .map(str::to_string)
             })
-    })
-    .await
-    .unwrap()
+    }
     .expect("the fake prints its URL");
     (server, base_url)
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn mock_serve_serves_the_fake_console() {
     let (mut server, base_url) = serve_mock(&[]).await;
     let client = statsig_console::Client::builder()
@@ -649,7 +644,7 @@ async fn mock_serve_serves_the_fake_console() {
     assert_eq!(all.user_id_overrides[0].ids, vec!["u1", "u2"]);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn mock_serve_takes_the_windows_and_retry_after_it_is_given() {
     let (mut server, base_url) = serve_mock(&["--burst", "2/60", "--retry-after"]).await;
     let client = statsig_console::Client::builder()
@@ -672,5 +667,322 @@ async fn mock_serve_takes_the_windows_and_retry_after_it_is_given() {
     assert!(
         wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
         "{wait:?}"
+    );
+}
+
+/// A plain synchronous test: the fake started without any runtime, the binary run to its end.
+#[test]
+fn a_synchronous_test_drives_the_binary_against_the_fake() {
+    let console = MockConsole::builder()
+        .api_key(KEY)
+        .experiment(EXPERIMENT, ["Control", "Test"])
+        .start_blocking()
+        .expect("the fake starts on 127.0.0.1");
+    let output = Command::cargo_bin("statsig-console")
+        .expect("the binary is built")
+        .args([
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids",
+            "u1,u2",
+        ])
+        .env("STATSIG_CONSOLE_BASE_URL", console.base_url())
+        .env("STATSIG_CONSOLE_API_KEY", KEY)
+        .output()
+        .expect("the binary runs");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(ids_in(&console, "Test"), 2);
+    console.shutdown_blocking();
+}
+
+/// Runs the binary with its standard output a pipe whose reader is already gone, as in
+/// `statsig-console … | true`.
+fn run_into_a_closed_pipe(console: &MockConsole, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    std::process::Command::new(binary)
+        .args(args)
+        .env("STATSIG_CONSOLE_BASE_URL", console.base_url())
+        .env("STATSIG_CONSOLE_API_KEY", KEY)
+        .env("RUST_BACKTRACE", "1")
+        .stdout(writer)
+        .output()
+        .expect("the binary runs")
+}
+
+#[tokio::test]
+async fn a_closed_stdout_changes_nothing_but_who_reads_the_report() {
+    let console = fake().await;
+    let add = [
+        "overrides",
+        "add",
+        EXPERIMENT,
+        "--group",
+        "Test",
+        "--ids",
+        "u1,u2",
+    ];
+    for extra in [&[][..], &["--output", "json"][..]] {
+        let args: Vec<&str> = add.iter().chain(extra).copied().collect();
+        let output = run_into_a_closed_pipe(&console, &args);
+        assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+        assert!(
+            !stderr(&output).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(
+        ids_in(&console, "Test"),
+        2,
+        "applied, and reported to nobody"
+    );
+    // A failure keeps its own exit code.
+    let failed = run_into_a_closed_pipe(
+        &console,
+        &[
+            "overrides",
+            "add",
+            "no_such_experiment",
+            "--group",
+            "Test",
+            "--ids",
+            "u1",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code(&failed), 4, "{}", stderr(&failed));
+    assert!(!stderr(&failed).contains("panicked"), "{}", stderr(&failed));
+    // A reader that stops after ten bytes, as `| head -c 10` does.
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    let mut child = std::process::Command::new(binary)
+        .args(add.iter().chain(&["--output", "json"]))
+        .env("STATSIG_CONSOLE_BASE_URL", console.base_url())
+        .env("STATSIG_CONSOLE_API_KEY", KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(first[0], b'{', "the start of the JSON document");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn ctrl_c_during_an_update_sends_nothing_more_and_exits_130_with_the_account() {
+    let console = fake().await;
+    // Slow answers: each round of requests takes half a second.
+    console.inject(
+        Fault::delay(Duration::from_millis(500))
+            .on(MockOperation::PatchExperimentOverrides)
+            .times(1000),
+    );
+    let file = ids_file(40_000);
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    let child = std::process::Command::new(binary)
+        .args([
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids-file",
+        ])
+        .arg(file.path())
+        .env("STATSIG_CONSOLE_BASE_URL", console.base_url())
+        .env("STATSIG_CONSOLE_API_KEY", KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first request goes alone, then five at a time: signal once the second round is
+    // in flight and has settled.
+    let started = std::time::Instant::now();
+    while console.journal().len() < 6 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the update never got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    let sent_before_the_signal = console.journal().len();
+    let signalled = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert_eq!(
+        console.journal().len(),
+        sent_before_the_signal,
+        "nothing was sent after the signal"
+    );
+    let applied = ids_in(&console, "Test");
+    let message = stderr(&output);
+    assert!(message.contains("stopped on request"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{sent_before_the_signal} requests of the update were applied ({applied} ids"
+        )),
+        "the requests in flight finished and are counted: {message}"
+    );
+    assert!(
+        message.contains("running the same update again is safe"),
+        "{message}"
+    );
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[tokio::test]
+async fn an_ids_file_as_windows_tools_write_it_lands_exactly_its_ids() {
+    let console = fake().await;
+    let (_dir, bom) = file_with("ids.txt", "\u{feff}u1\r\nu2\r\n");
+    let output = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids-file",
+            path(&bom),
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let ids: Vec<String> = console.overrides(EXPERIMENT).unwrap().user_id_overrides[0]
+        .ids
+        .clone();
+    assert_eq!(ids, ["u1", "u2"]);
+    console.clear_journal();
+    let (_dir, hidden) = file_with("ids.txt", "u3\nu\u{200b}4\n");
+    let output = run(
+        &console,
+        &[
+            "overrides",
+            "add",
+            EXPERIMENT,
+            "--group",
+            "Test",
+            "--ids-file",
+            path(&hidden),
+        ],
+    )
+    .await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("line 2"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("U+200B"), "{}", stderr(&output));
+    assert!(console.journal().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_url_that_goes_on_the_wire() {
+    let id = "a b/c%d";
+    let console = MockConsole::builder()
+        .api_key(KEY)
+        .experiment(id, ["Control", "Test"])
+        .start()
+        .await
+        .unwrap();
+    let args = ["overrides", "add", id, "--group", "Test", "--ids", "u1"];
+    let dry: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--dry-run", "--output", "json"])
+        .collect();
+    let planned = run(&console, &dry).await;
+    assert_eq!(code(&planned), 0, "{}", stderr(&planned));
+    let document: Value = serde_json::from_str(&stdout(&planned)).unwrap();
+    let url = document["requests"][0]["url"].as_str().unwrap().to_string();
+    assert_eq!(
+        url,
+        format!(
+            "{}/console/v1/experiments/a%20b%2Fc%25d/overrides",
+            console.base_url()
+        )
+    );
+    assert!(console.journal().is_empty());
+    let sent = run(&console, &args).await;
+    assert_eq!(code(&sent), 0, "{}", stderr(&sent));
+    let journal = console.journal();
+    assert_eq!(format!("{}{}", console.base_url(), journal[0].path), url);
+    assert_eq!(
+        document["requests"][0]["method"],
+        journal[0].method.as_str()
+    );
+    let text = run(
+        &console,
+        &args
+            .iter()
+            .copied()
+            .chain(["--dry-run"])
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(
+        stdout(&text).starts_with(&format!(
+            "PATCH {url}  #1: 1 user-ID entry, 1 id, 0 conditional overrides"
+        )),
+        "{}",
+        stdout(&text)
+    );
+}
+
+/// An exit-code table, as (code, meaning) rows.
+type ExitTable = Vec<(u8, String)>;
+
+/// The rows of README's exit-code table, and the `Exit codes:` lines of `--help`.
+fn exit_code_tables() -> (ExitTable, ExitTable) {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md beside the workspace");
+    let in_readme: ExitTable = readme
+        .lines()
+        .skip_while(|line| *line != "| exit code | meaning |")
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            (cells[0].parse().expect("a code"), cells[1].to_string())
+        })
+        .collect();
+    let help = Command::cargo_bin("statsig-console")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    let in_help: ExitTable = stdout(&help)
+        .lines()
+        .skip_while(|line| *line != "Exit codes:")
+        .skip(1)
+        .map(|line| {
+            let (code, meaning) = line.trim().split_once("  ").expect("code, then meaning");
+            (code.parse().expect("a code"), meaning.trim().to_string())
+        })
+        .collect();
+    (in_readme, in_help)
+}
+
+#[test]
+fn readme_help_and_the_code_give_one_exit_code_table() {
+    let (in_readme, in_help) = exit_code_tables();
+    assert_eq!(in_help.len(), 8, "{in_help:?}");
+    assert_eq!(in_readme, in_help, "README.md's table differs from --help");
+    assert!(
+        in_help
+            .iter()
+            .any(|(code, meaning)| *code == 2 && meaning.contains("no key")),
+        "a missing key exits 2: {in_help:?}"
     );
 }

@@ -3,7 +3,8 @@
 //! `statsig-console` library itself does without.
 //!
 //! [`MockConsole`] is a real HTTP/1.1 server on `127.0.0.1` (an ephemeral port unless you pick
-//! one), started inside your tokio runtime. It answers like the vendor, with the vendor's
+//! one), on a thread and tokio runtime of its own, so it serves async tests of either flavor and
+//! synchronous ones alike ([`MockConsoleBuilder::start_blocking`]). It answers like the vendor, with the vendor's
 //! response shapes, and checks every request body against the spec the client was generated
 //! from ([`statsig_console::OPENAPI_JSON`]) with a JSON Schema validator (`jsonschema`), so it
 //! accepts exactly what the spec allows.
@@ -89,7 +90,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 pub use state::MockUser;
 
@@ -323,9 +323,17 @@ impl MockConsoleBuilder {
         self
     }
 
-    /// Binds `127.0.0.1` and starts serving on the current tokio runtime. Fails if the port
+    /// Binds `127.0.0.1` and starts serving on a thread and tokio runtime of the fake's own,
+    /// as wiremock does: it serves a `#[tokio::test]` of either flavor, paused clocks
+    /// included, and a test whose only thread blocks on a child process. Fails if the port
     /// cannot be bound, or if the first key is one [`Client`] refuses (an SDK key).
     pub async fn start(self) -> std::io::Result<MockConsole> {
+        self.start_blocking()
+    }
+
+    /// [`MockConsoleBuilder::start`] for synchronous code: a plain `#[test]`, or a test that
+    /// drives a binary with `std::process::Command`. It needs no runtime of the caller's.
+    pub fn start_blocking(self) -> std::io::Result<MockConsole> {
         let spec = schema::Spec::embedded().map_err(std::io::Error::other)?;
         let api_keys = if self.api_keys.is_empty() {
             vec![(DEFAULT_MOCK_KEY.to_string(), DEFAULT_PROJECT.to_string())]
@@ -351,7 +359,7 @@ impl MockConsoleBuilder {
         }
         let shared = Arc::new(server::Shared {
             spec,
-            api_keys: api_keys.clone(),
+            api_keys,
             state: Mutex::new(state),
             journal: Mutex::new(Vec::new()),
             faults: Mutex::new(self.faults.into_iter().collect::<VecDeque<_>>()),
@@ -359,7 +367,9 @@ impl MockConsoleBuilder {
             retry_after_on_429: self.retry_after_on_429,
             throttled: std::sync::atomic::AtomicUsize::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        // Bound here, so that a port in use fails `start` rather than the server's thread.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port))?;
+        listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         // Built once here, so a key the client would refuse (an SDK key, say) fails `start`
         // with a message instead of making `client()` fail later.
@@ -368,15 +378,28 @@ impl MockConsoleBuilder {
             .base_url(format!("http://{address}"))
             .build()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, Arc::clone(&shared), stopped));
+        let served = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("statsig-console-mock {address}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // Only fails outside a runtime, and this is inside one.
+                    if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                        server::serve(listener, served, stopped).await;
+                    }
+                });
+            })?;
         Ok(MockConsole {
             address,
             client,
             api_key: first_key,
             shared,
             stop,
-            task: Some(task),
+            thread: Some(thread),
         })
     }
 }
@@ -394,7 +417,8 @@ pub struct MockConsole {
     api_key: String,
     shared: Arc<server::Shared>,
     stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    /// The server's thread, running its own runtime.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for MockConsole {
@@ -514,21 +538,29 @@ impl MockConsole {
             .set_limits(limits);
     }
 
-    /// Stops accepting, closes open connections and waits for the server task to end.
-    pub async fn shutdown(mut self) {
+    /// Stops accepting, closes open connections and waits for the server's thread to end.
+    pub async fn shutdown(self) {
+        self.shutdown_blocking();
+    }
+
+    /// [`MockConsole::shutdown`] for synchronous code.
+    pub fn shutdown_blocking(mut self) {
+        self.stop_server();
+    }
+
+    fn stop_server(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(thread) = self.thread.take() {
+            // The server ends on the signal within a poll: open connections are closed, not
+            // drained, so this wait is short.
+            let _ = thread.join();
         }
     }
 }
 
 impl Drop for MockConsole {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.stop_server();
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Progress {
 }
 
 type ProgressCallback<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
+/// What ends an update early on the caller's request (see `stop_when`).
+type StopSignal<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// The options both kinds of large update share.
 #[derive(Default)]
@@ -61,6 +63,7 @@ struct UpdateOptions<'a> {
     ids_per_request: Option<usize>,
     concurrency: Option<usize>,
     on_progress: Option<ProgressCallback<'a>>,
+    stop: Option<StopSignal<'a>>,
 }
 
 /// The latency the default concurrency is sized for: the Console's usual answer time for a
@@ -139,6 +142,16 @@ macro_rules! update_options {
             self.options.concurrency = Some(requests);
             self
         }
+
+        /// Stops the update when `signal` completes (Ctrl-C, a shutdown notice, a deadline of
+        /// the caller's): no request is sent after it, the requests in flight are let finish,
+        /// and the update ends with [`Error::Stopped`], inside [`Error::PartiallyApplied`]
+        /// when some requests were applied. As after any partial failure, running the same
+        /// update again is safe.
+        pub fn stop_when(mut self, signal: impl Future<Output = ()> + Send + 'a) -> Self {
+            self.options.stop = Some(Box::pin(signal));
+            self
+        }
     };
 }
 
@@ -197,6 +210,7 @@ impl<'a> ApplyOverrides<'a> {
             concurrency,
             progress,
             on_progress: self.options.on_progress,
+            stop: self.options.stop,
         };
         run.send(planned.into_iter()).await
     }
@@ -311,6 +325,7 @@ where
             concurrency,
             progress: parts.progress,
             on_progress: parts.options.on_progress,
+            stop: parts.options.stop,
         };
         run.send(splitter).await
     }
@@ -456,6 +471,15 @@ struct Run<'a, 'o> {
     concurrency: usize,
     progress: Progress,
     on_progress: Option<ProgressCallback<'o>>,
+    stop: Option<StopSignal<'o>>,
+}
+
+/// Completes when the caller's stop signal does, and never without one.
+async fn stop_signalled(stop: &mut Option<StopSignal<'_>>) {
+    match stop {
+        Some(signal) => signal.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What an intermediate request came to, with what it carried.
@@ -469,6 +493,7 @@ impl Run<'_, '_> {
         let limiter = self.client.config().limiter.clone();
         let mut in_flight = FuturesUnordered::new();
         let mut failure: Option<Error> = None;
+        let mut stop = self.stop.take();
         // One request ahead: whether a request is the last decides how it is sent.
         let mut next = requests.next();
         while let Some(planned) = next.take() {
@@ -487,16 +512,27 @@ impl Run<'_, '_> {
                 if in_flight.len() < room || failure.is_some() {
                     break;
                 }
-                if let Some(settled) = in_flight.next().await {
-                    self.settle(settled, &mut failure);
+                tokio::select! {
+                    biased;
+                    Some(settled) = in_flight.next() => self.settle(settled, &mut failure),
+                    () = stop_signalled(&mut stop) => failure = Some(Error::Stopped),
                 }
+            }
+            // A signal that came while nothing was awaited is seen before the next send.
+            if failure.is_none()
+                && futures_util::FutureExt::now_or_never(stop_signalled(&mut stop)).is_some()
+            {
+                failure = Some(Error::Stopped);
             }
             if failure.is_some() {
                 break;
             }
             let slot = match &limiter {
                 Some(limiter) => {
-                    match self.next_slot(limiter, &mut in_flight, &mut failure).await {
+                    match self
+                        .next_slot(limiter, &mut in_flight, &mut failure, &mut stop)
+                        .await
+                    {
                         Some(slot) => Some(slot),
                         None => break,
                     }
@@ -546,12 +582,13 @@ impl Run<'_, '_> {
     }
 
     /// Waits for a rate-limit slot, settling the requests that complete meanwhile; `None` when
-    /// one of them failed.
+    /// one of them failed or the stop signal came.
     async fn next_slot<F>(
         &mut self,
         limiter: &Arc<Limiter>,
         in_flight: &mut FuturesUnordered<F>,
         failure: &mut Option<Error>,
+        stop: &mut Option<StopSignal<'_>>,
     ) -> Option<Permit>
     where
         F: Future<Output = Settled>,
@@ -560,12 +597,10 @@ impl Run<'_, '_> {
             if failure.is_some() {
                 return None;
             }
-            if in_flight.is_empty() {
-                return Some(limiter.acquire().await);
-            }
             tokio::select! {
                 biased;
                 Some(settled) = in_flight.next() => self.settle(settled, failure),
+                () = stop_signalled(stop) => *failure = Some(Error::Stopped),
                 slot = limiter.acquire() => return Some(slot),
             }
         }

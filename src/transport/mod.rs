@@ -62,6 +62,27 @@ pub(crate) struct CallRecord {
     /// Set when a success answer was discarded as asked; the generated call then ends with
     /// `ANSWER_DISCARDED`, and the facade reads this instead.
     pub(crate) answer_discarded: bool,
+    /// The call is only to say where it would go: `pre` records that and sends nothing.
+    describe_only: bool,
+    /// Where the call would go, when `describe_only` asked.
+    pub(crate) described: Option<RequestTarget>,
+}
+
+/// The method and exact URL of a request, as the generated client builds it for sending
+/// (path parameters percent-encoded): what a dry run shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestTarget {
+    /// The HTTP method.
+    pub method: reqwest::Method,
+    /// The URL, exactly as it would go on the wire.
+    pub url: reqwest::Url,
+}
+
+impl std::fmt::Display for RequestTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.url)
+    }
 }
 
 impl CallRecord {
@@ -74,7 +95,19 @@ impl CallRecord {
             ..Self::default()
         }
     }
+
+    /// A call that only records where it would go ([`CallRecord::described`]), sending
+    /// nothing and taking no rate-limit slot.
+    pub(crate) fn describing() -> Self {
+        Self {
+            describe_only: true,
+            ..Self::default()
+        }
+    }
 }
+
+/// What the `pre` hook ends a call with that was only to be described.
+const DESCRIBED_ONLY: &str = "the call was only described, not sent";
 
 /// What the `post` hook ends a call with whose success answer was discarded on request.
 const ANSWER_DISCARDED: &str = "the success answer was discarded as the caller asked";
@@ -155,9 +188,20 @@ fn record_last_response(response: Option<LastResponse>) -> bool {
     with_call_record(|record| record.last_response = response).is_some()
 }
 
-/// The rate-limit slot the facade call being polled reserved, if it did.
-fn take_reserved_slot() -> Option<Permit> {
-    with_call_record(|record| record.reserved_slot.take()).flatten()
+/// What `pre` is to do for the facade call being polled: send it, with the rate-limit slot
+/// it reserved if it did, or only describe it (`None`: the target is recorded).
+fn prepare(request: &reqwest::Request) -> Option<Option<Permit>> {
+    with_call_record(|record| {
+        if record.describe_only {
+            record.described = Some(RequestTarget {
+                method: request.method().clone(),
+                url: request.url().clone(),
+            });
+            return None;
+        }
+        Some(record.reserved_slot.take())
+    })
+    .unwrap_or(Some(None))
 }
 
 /// Whether the facade call being polled asked for success bodies to be discarded.
@@ -182,8 +226,11 @@ impl ClientHooks<ClientConfig> for generated::Client {
         _info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let config = self.inner();
+        let Some(reserved_slot) = prepare(request) else {
+            return Err(progenitor_client::Error::Custom(DESCRIBED_ONLY.to_string()));
+        };
         if let Some(limiter) = &config.limiter {
-            let permit = match take_reserved_slot().or_else(|| limiter.try_acquire_now()) {
+            let permit = match reserved_slot.or_else(|| limiter.try_acquire_now()) {
                 Some(permit) => permit,
                 None => {
                     let started = Instant::now();
