@@ -83,6 +83,37 @@ pub enum Command {
     /// The fake Console, for trying things out and for other tools' tests.
     #[command(subcommand)]
     Mock(MockCommand),
+    /// Print the shell completion script for SHELL on stdout.
+    #[command(after_help = "Install, for example:
+  statsig-console completions bash > ~/.local/share/bash-completion/completions/statsig-console
+  statsig-console completions zsh > ~/.zfunc/_statsig-console   # with fpath+=~/.zfunc
+  statsig-console completions fish > ~/.config/fish/completions/statsig-console.fish
+  statsig-console completions powershell >> $PROFILE")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+/// The shells completions are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+impl From<CompletionShell> for clap_complete::Shell {
+    fn from(shell: CompletionShell) -> Self {
+        match shell {
+            CompletionShell::Bash => clap_complete::Shell::Bash,
+            CompletionShell::Zsh => clap_complete::Shell::Zsh,
+            CompletionShell::Fish => clap_complete::Shell::Fish,
+            CompletionShell::Powershell => clap_complete::Shell::PowerShell,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

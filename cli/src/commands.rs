@@ -29,7 +29,24 @@ pub async fn run(cli: Cli) -> Result<Option<Outcome>, Failure> {
         }
         Command::Teams(TeamsCommand::Create(args)) => teams_create(global, args).await.map(Some),
         Command::Mock(MockCommand::Serve(args)) => mock_serve(global, args).await.map(|()| None),
+        Command::Completions { shell } => {
+            completions(shell);
+            Ok(None)
+        }
     }
+}
+
+/// Writes the completion script for `shell` on stdout; a closed stdout is not an error.
+fn completions(shell: crate::cli::CompletionShell) {
+    let mut command = crate::command();
+    let mut script = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::from(shell),
+        &mut command,
+        "statsig-console",
+        &mut script,
+    );
+    crate::output::out(String::from_utf8_lossy(&script).trim_end());
 }
 
 /// A client from the global options. A dry run needs no key.

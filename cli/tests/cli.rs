@@ -986,3 +986,31 @@ fn readme_help_and_the_code_give_one_exit_code_table() {
         "a missing key exits 2: {in_help:?}"
     );
 }
+
+#[test]
+fn completions_are_written_for_four_shells() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef statsig-console"),
+        ("fish", "complete -c statsig-console"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let output = Command::cargo_bin("statsig-console")
+            .unwrap()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), 0, "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["overrides", "ids-file", "dry-run"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    let refused = Command::cargo_bin("statsig-console")
+        .unwrap()
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&refused), 2);
+}

@@ -28,6 +28,8 @@ COMMANDS:
                  spec/schemas/*.schema.json the JSON Schemas of the command-line tool's file
                                             formats (ExperimentOverrides, TeamCreate), from
                                             the library's types (schemars), for editors
+                 cli/man/*.1                the command-line tool's man pages, one per
+                                            command, from its clap definition (clap_mangen)
     check      Change nothing; verify that
                  - the artifacts are fresh, byte for byte (else a unified diff);
                  - the spec is sound: OpenAPI 3.0.x, every operation has operationId, tags,

@@ -7,10 +7,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A temporary repository holding a copy of `spec/`.
+/// A temporary repository holding a copy of `spec/` and of the man pages.
 fn copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("spec"), &dir.path().join("spec"));
+    copy_dir(&repo().join("cli/man"), &dir.path().join("cli/man"));
     dir
 }
 
@@ -280,4 +281,38 @@ fn help_documents_the_commands_and_exit_codes() {
     for needle in ["generate", "check", "lint", "--upstream", "100", "WORKFLOW"] {
         assert!(out.contains(needle), "{needle} missing from --help");
     }
+}
+
+#[test]
+fn a_stale_or_orphaned_man_page_fails_the_check_and_generate_mends_it() {
+    let dir = copy();
+    edit(
+        dir.path(),
+        "cli/man/statsig-console-overrides-add.1",
+        "Force any number of user ids",
+        "Force some user ids",
+    );
+    std::fs::write(
+        dir.path().join("cli/man/statsig-console-gone.1"),
+        ".TH gone 1\n",
+    )
+    .unwrap();
+    let (code, out) = xtask(dir.path(), &["check"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("cli/man/statsig-console-overrides-add.1 is stale"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cli/man/statsig-console-gone.1 is stale"),
+        "{out}"
+    );
+    let (code, out) = xtask(dir.path(), &["generate"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("removed cli/man/statsig-console-gone.1"),
+        "{out}"
+    );
+    let (code, out) = xtask(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{out}");
 }
