@@ -200,8 +200,7 @@ async fn overrides_apply(global: &GlobalArgs, args: ApplyArgs) -> Result<Outcome
 fn duplicates_note(duplicates: u64) -> String {
     match duplicates {
         0 => String::new(),
-        1 => ", 1 repeated id sent once".to_string(),
-        n => format!(", {n} repeated ids sent once each"),
+        n => format!(", {} skipped", counted(n, "repeated id", "repeated ids")),
     }
 }
 

@@ -78,12 +78,18 @@ fn refused_command_line(error: clap::Error) -> ExitCode {
         crate::output::out(report::usage_error_json(&text));
         return ExitCode::from(exit::USAGE.code);
     }
-    // One line naming the problem, as for every other input error: clap's first line.
+    // One line naming the problem, as for every other input error: clap's first line, with
+    // the indented lines under it (the missing arguments, say) and without its usage block.
     let rendered = error.to_string();
-    let problem = rendered
-        .lines()
+    let mut lines = rendered.lines();
+    let mut problem = lines
         .next()
-        .unwrap_or("error: invalid command line");
+        .unwrap_or("error: invalid command line")
+        .to_string();
+    for detail in lines.take_while(|line| line.starts_with("  ")) {
+        problem.push(' ');
+        problem.push_str(detail.trim());
+    }
     crate::output::err(format!("{problem} (see --help)"));
     ExitCode::from(exit::USAGE.code)
 }

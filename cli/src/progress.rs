@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use statsig_console::Progress;
 
+use crate::output::counted;
+
 /// How often a plain progress line is written when stderr is not a terminal.
 const PLAIN_LINE_EVERY: Duration = Duration::from_secs(2);
 
@@ -99,13 +101,29 @@ impl ProgressDisplay {
 }
 
 fn plain_line(progress: &Progress) -> String {
-    let of = |total: Option<u64>| total.map(|t| format!("/{t}")).unwrap_or_default();
+    // "3/10 ids", "1 request": the noun agrees with the number it ends on.
+    let count = |done: u64, total: Option<u64>, one: &str, many: &str| match total {
+        Some(total) => format!("{done}/{}", counted(total, one, many)),
+        None => counted(done, one, many),
+    };
     format!(
-        "progress: {}{} ids, {} conditional overrides, {}{} requests",
-        progress.ids_done + progress.duplicate_ids_skipped,
-        of(progress.ids_total),
-        progress.overrides_done,
-        progress.requests_done,
-        of(progress.requests_total),
+        "progress: {}, {}, {}",
+        count(
+            progress.ids_done + progress.duplicate_ids_skipped,
+            progress.ids_total,
+            "id",
+            "ids"
+        ),
+        counted(
+            progress.overrides_done,
+            "conditional override",
+            "conditional overrides"
+        ),
+        count(
+            progress.requests_done,
+            progress.requests_total,
+            "request",
+            "requests"
+        ),
     )
 }

@@ -111,7 +111,22 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Usage(message) | Failure::Other(message) => f.write_str(message),
-            Failure::Api(error) => write!(f, "{error}"),
+            Failure::Api(error) => {
+                write!(f, "{error}")?;
+                // The causes a transport error carries ("connection refused"): a person needs
+                // them, and the library's own message stops at the first.
+                let mut shown = error.to_string();
+                let mut cause = std::error::Error::source(error);
+                while let Some(source) = cause {
+                    let text = source.to_string();
+                    if !shown.contains(&text) {
+                        write!(f, ": {text}")?;
+                        shown.push_str(&text);
+                    }
+                    cause = source.source();
+                }
+                Ok(())
+            }
         }
     }
 }
