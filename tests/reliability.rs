@@ -498,12 +498,13 @@ async fn two_hundred_concurrent_patches_through_clones_meet_no_429() {
     let elapsed = started.elapsed();
     assert_eq!(rate_limited, 0);
     assert_eq!(console.journal().len(), 200);
+    // How close to the windows' floor the limiter gets is the benchmarks' business
+    // (`benches/large_update.rs` reports time / floor); a timed assertion here would only
+    // measure how busy the machine is.
     let ideal = ideal_finish(&windows, 200);
-    assert!(ideal >= Duration::from_millis(5700), "{ideal:?}");
-    let allowed = ideal.mul_f64(1.10) + Duration::from_millis(300);
     assert!(
-        elapsed <= allowed,
-        "took {elapsed:?}; the limits allow {ideal:?}"
+        elapsed >= ideal,
+        "took {elapsed:?}, faster than the limits allow ({ideal:?}): a window was overrun"
     );
     println!("200 calls in {elapsed:?}; the limits allow {ideal:?}");
 }

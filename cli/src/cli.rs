@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use statsig_console::types::{ChangeTeamConfigs, ReviewApproval};
 
 /// The Statsig Console API for release pipelines: force ids into experiment groups, apply
 /// override files of any size, create teams.
@@ -222,29 +223,56 @@ pub struct CreateTeamArgs {
     pub admins: Vec<String>,
 
     /// Who may change the team's settings.
-    #[arg(long, value_enum, default_value_t = TeamConfigs::TeamOnly, conflicts_with = "file")]
-    pub change_team_configs: TeamConfigs,
+    #[arg(
+        long,
+        default_value_t = ChangeTeamConfigs::TeamOnly,
+        value_parser = one_of(&CHANGE_TEAM_CONFIGS),
+        conflicts_with = "file"
+    )]
+    pub change_team_configs: ChangeTeamConfigs,
 
     /// Who approves reviews.
-    #[arg(long, value_enum, default_value_t = ReviewApproval::TeamOnly, conflicts_with = "file")]
+    #[arg(
+        long,
+        default_value_t = ReviewApproval::TeamOnly,
+        value_parser = one_of(&REVIEW_APPROVALS),
+        conflicts_with = "file"
+    )]
     pub review_approval: ReviewApproval,
 }
 
-/// `changeTeamConfigs`, as the Console names its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum TeamConfigs {
-    Anyone,
-    TeamOnly,
+/// Every `changeTeamConfigs` value of the library (so of the spec), by its own names.
+const CHANGE_TEAM_CONFIGS: [ChangeTeamConfigs; 2] =
+    [ChangeTeamConfigs::Anyone, ChangeTeamConfigs::TeamOnly];
+/// Every `reviewApproval` value of the library.
+const REVIEW_APPROVALS: [ReviewApproval; 3] = [
+    ReviewApproval::Anyone,
+    ReviewApproval::TeamOnly,
+    ReviewApproval::AdminOnly,
+];
+
+/// Fails to compile when the spec gives either enum a value the lists above lack.
+#[allow(dead_code)]
+fn lists_are_complete(configs: ChangeTeamConfigs, approval: ReviewApproval) {
+    match configs {
+        ChangeTeamConfigs::Anyone | ChangeTeamConfigs::TeamOnly => {}
+    }
+    match approval {
+        ReviewApproval::Anyone | ReviewApproval::TeamOnly | ReviewApproval::AdminOnly => {}
+    }
 }
 
-/// `reviewApproval`, as the Console names its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum ReviewApproval {
-    Anyone,
-    TeamOnly,
-    AdminOnly,
+/// A parser taking exactly the names the library gives `values` (their `Display`, which its
+/// `FromStr` reads back), listed in `--help`.
+fn one_of<T>(values: &[T]) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::fmt::Display + std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    use clap::builder::TypedValueParser as _;
+    let names: Vec<String> = values.iter().map(ToString::to_string).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .try_map(|name| name.parse::<T>().map_err(|error| error.to_string()))
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,13 +1,13 @@
 //! What each command does, on the library's public API.
 
 use serde_json::json;
-use statsig_console::types::{ChangeTeamConfigs, ExperimentOverrides, ReviewApproval, TeamCreate};
+use statsig_console::types::{ExperimentOverrides, TeamCreate};
 use statsig_console::{Client, DEFAULT_CALL_TIMEOUT, RetryPolicy};
 use statsig_console_mock::MockConsole;
 
 use crate::cli::{
     AddArgs, ApplyArgs, Cli, Command, CreateTeamArgs, GlobalArgs, MockCommand, OverridesCommand,
-    ServeArgs, TeamConfigs, TeamsCommand,
+    ServeArgs, TeamsCommand,
 };
 use crate::input::{self, IdsFile};
 use crate::output::counted;
@@ -304,15 +304,8 @@ fn team_from_flags(args: &CreateTeamArgs) -> Result<TeamCreate, Failure> {
         .default_experiment_secondary_metrics(vec![])
         .default_holdout_metrics(vec![])
         .default_target_applications(vec![])
-        .change_team_configs(match args.change_team_configs {
-            TeamConfigs::Anyone => ChangeTeamConfigs::Anyone,
-            TeamConfigs::TeamOnly => ChangeTeamConfigs::TeamOnly,
-        })
-        .review_approval(match args.review_approval {
-            crate::cli::ReviewApproval::Anyone => ReviewApproval::Anyone,
-            crate::cli::ReviewApproval::TeamOnly => ReviewApproval::TeamOnly,
-            crate::cli::ReviewApproval::AdminOnly => ReviewApproval::AdminOnly,
-        })
+        .change_team_configs(args.change_team_configs)
+        .review_approval(args.review_approval)
         .try_into();
     team.map_err(|error| Failure::usage(format!("invalid team: {error}")))
 }

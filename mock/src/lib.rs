@@ -85,7 +85,7 @@ mod state;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -472,11 +472,7 @@ impl MockConsole {
 
     /// Every request received so far, oldest first.
     pub fn journal(&self) -> Vec<RecordedRequest> {
-        self.shared
-            .journal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        server::lock(&self.shared.journal).clone()
     }
 
     /// How many attempts the fake's rate limits rejected (answered 429; scripted faults not
@@ -489,11 +485,7 @@ impl MockConsole {
 
     /// Forgets the journal.
     pub fn clear_journal(&self) {
-        self.shared
-            .journal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        server::lock(&self.shared.journal).clear();
     }
 
     /// Every team created so far, oldest first.
@@ -512,30 +504,17 @@ impl MockConsole {
 
     /// Scripts a fault for the next matching requests (after any already scripted).
     pub fn inject(&self, fault: Fault) {
-        self.shared
-            .faults
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(fault);
+        server::lock(&self.shared.faults).push_back(fault);
     }
 
     /// The rate limits in force.
     pub fn rate_limits(&self) -> RateLimit {
-        self.shared
-            .limiter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .limits()
-            .clone()
+        server::lock(&self.shared.limiter).limits().clone()
     }
 
     /// Changes the rate limits from now on (the request history is kept).
     pub fn set_rate_limits(&self, limits: RateLimit) {
-        self.shared
-            .limiter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_limits(limits);
+        server::lock(&self.shared.limiter).set_limits(limits);
     }
 
     /// Stops accepting, closes open connections and waits for the server's thread to end.

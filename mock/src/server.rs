@@ -47,8 +47,14 @@ pub(super) struct Shared {
 
 impl Shared {
     pub(super) fn lock_state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
+}
+
+/// The fake's data behind `mutex`, even after a panic while it was held: a test that panicked
+/// mid-request must not turn every later request and assertion into a second panic.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Sliding-window logs of every attempt, per project: as the vendor counts, a rejected attempt
@@ -233,10 +239,14 @@ impl Route {
         }
     }
 
-    fn method(&self) -> Method {
+    /// The method the spec declares on the path; `'static`, so that its name is too (for
+    /// the `Allow` header).
+    fn method(&self) -> &'static Method {
+        static PATCH: Method = Method::PATCH;
+        static POST: Method = Method::POST;
         match self {
-            Route::Overrides { .. } => Method::PATCH,
-            Route::Teams => Method::POST,
+            Route::Overrides { .. } => &PATCH,
+            Route::Teams => &POST,
         }
     }
 
@@ -244,6 +254,14 @@ impl Route {
         match self {
             Route::Overrides { .. } => MockOperation::PatchExperimentOverrides,
             Route::Teams => MockOperation::CreateTeam,
+        }
+    }
+
+    /// The spec's `operationId`, whose request schema the body is checked against.
+    fn operation_id(&self) -> &'static str {
+        match self {
+            Route::Overrides { .. } => "patchExperimentOverrides",
+            Route::Teams => "createTeam",
         }
     }
 }
@@ -285,11 +303,7 @@ async fn handle(
         status: None,
     };
     let record = |recorded: RecordedRequest| {
-        shared
-            .journal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(recorded);
+        lock(&shared.journal).push(recorded);
     };
 
     let route = Route::parse(parts.uri.path());
@@ -341,11 +355,11 @@ fn take_fault(
     method: &Method,
     route: Option<&Route>,
 ) -> Option<FaultAction> {
-    let mut faults = shared.faults.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut faults = lock(&shared.faults);
     let matches = |fault: &Fault| {
         fault.times > 0
             && (fault.operation == MockOperation::Any
-                || (fault.operation == operation && route.is_some_and(|r| r.method() == *method)))
+                || (fault.operation == operation && route.is_some_and(|r| r.method() == method)))
     };
     let index = faults.iter().position(matches)?;
     let fault = &mut faults[index];
@@ -403,7 +417,7 @@ fn answer(
             "Not Found. The requested resource could not be found.",
         );
     };
-    if parts.method != route.method() {
+    if parts.method != *route.method() {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!(
@@ -414,10 +428,7 @@ fn answer(
         );
         response.headers_mut().insert(
             header::ALLOW,
-            header::HeaderValue::from_static(match route {
-                Route::Overrides { .. } => "PATCH",
-                Route::Teams => "POST",
-            }),
+            header::HeaderValue::from_static(route.method().as_str()),
         );
         return response;
     }
@@ -425,11 +436,7 @@ fn answer(
         Ok(project) => project,
         Err(message) => return error_response(StatusCode::UNAUTHORIZED, &message),
     };
-    let admitted = shared
-        .limiter
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .admit(project, Instant::now());
+    let admitted = lock(&shared.limiter).admit(project, Instant::now());
     if let Err(wait) = admitted {
         shared
             .throttled
@@ -463,11 +470,7 @@ fn answer(
         Ok(value) => value,
         Err(e) => return invalid(&format!("the body is not valid JSON ({e})")),
     };
-    let operation_id = match route {
-        Route::Overrides { .. } => "patchExperimentOverrides",
-        Route::Teams => "createTeam",
-    };
-    let checked = shared.spec.check(operation_id, &value);
+    let checked = shared.spec.check(route.operation_id(), &value);
     if let Err(problem) = checked {
         return invalid(&problem);
     }

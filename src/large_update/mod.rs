@@ -494,14 +494,17 @@ impl Run<'_, '_> {
         let mut in_flight = FuturesUnordered::new();
         let mut failure: Option<Error> = None;
         let mut stop = self.stop.take();
-        // One request ahead: whether a request is the last decides how it is sent.
-        let mut next = requests.next();
-        while let Some(planned) = next.take() {
-            next = requests.next();
+        // One request ahead: whether a request is the last decides how it is sent. An update
+        // always has one (the splitter yields an empty request for an empty update, whose
+        // answer is the experiment's overrides), and the loop ends only by returning or with
+        // the error that stopped it.
+        let mut planned = requests.next().unwrap_or_else(PlannedRequest::empty);
+        let cause: Error = loop {
+            let following = requests.next();
             if let Some(skipped) = requests.duplicates_so_far() {
                 self.progress.duplicate_ids_skipped = skipped;
             }
-            let last = next.is_none();
+            let last = following.is_none();
             // The last request waits for all others; the others for room in flight.
             loop {
                 let room = match (last, self.progress.requests_done) {
@@ -524,8 +527,8 @@ impl Run<'_, '_> {
             {
                 failure = Some(Error::Stopped);
             }
-            if failure.is_some() {
-                break;
+            if let Some(cause) = failure.take() {
+                break cause;
             }
             let slot = match &limiter {
                 Some(limiter) => {
@@ -533,8 +536,8 @@ impl Run<'_, '_> {
                         .next_slot(limiter, &mut in_flight, &mut failure, &mut stop)
                         .await
                     {
-                        Some(slot) => Some(slot),
-                        None => break,
+                        Ok(slot) => Some(slot),
+                        Err(cause) => break cause,
                     }
                 }
                 None => None,
@@ -544,22 +547,19 @@ impl Run<'_, '_> {
                 ids,
                 overrides,
             } = planned;
-            if last {
-                let answer = self
+            let Some(following) = following else {
+                match self
                     .client
                     .patch_paced(self.experiment_id, body, slot)
-                    .await;
-                match answer {
+                    .await
+                {
                     Ok(all) => {
                         self.settle((ids, overrides, Ok(())), &mut failure);
                         return Ok(all);
                     }
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
+                    Err(cause) => break cause,
                 }
-            }
+            };
             let client = self.client;
             let experiment_id = self.experiment_id;
             in_flight.push(async move {
@@ -568,58 +568,62 @@ impl Run<'_, '_> {
                     .await;
                 (ids, overrides, result)
             });
-        }
+            planned = following;
+        };
         // Requests already sent are let finish: each may be applied, and the report counts it.
-        while let Some(settled) = in_flight.next().await {
-            self.settle(settled, &mut failure);
+        while let Some((ids, overrides, result)) = in_flight.next().await {
+            match result {
+                Ok(()) => self.applied(ids, overrides),
+                Err(error) => {
+                    tracing::debug!(%error, "a request in flight also failed after the update's first failure");
+                }
+            }
         }
-        let cause = failure.unwrap_or_else(|| {
-            // Unreachable in practice: the loop returns after the last request, and leaves
-            // early only with a failure. Said as an error rather than a panic all the same.
-            Error::invalid_input("update", "the update ended without its last request")
-        });
         Err(self.partial_failure(cause))
     }
 
-    /// Waits for a rate-limit slot, settling the requests that complete meanwhile; `None` when
-    /// one of them failed or the stop signal came.
+    /// Waits for a rate-limit slot, settling the requests that complete meanwhile; the error
+    /// when one of them failed or the stop signal came.
     async fn next_slot<F>(
         &mut self,
         limiter: &Arc<Limiter>,
         in_flight: &mut FuturesUnordered<F>,
         failure: &mut Option<Error>,
         stop: &mut Option<StopSignal<'_>>,
-    ) -> Option<Permit>
+    ) -> Result<Permit, Error>
     where
         F: Future<Output = Settled>,
     {
         loop {
-            if failure.is_some() {
-                return None;
+            if let Some(cause) = failure.take() {
+                return Err(cause);
             }
             tokio::select! {
                 biased;
                 Some(settled) = in_flight.next() => self.settle(settled, failure),
-                () = stop_signalled(stop) => *failure = Some(Error::Stopped),
-                slot = limiter.acquire() => return Some(slot),
+                () = stop_signalled(stop) => return Err(Error::Stopped),
+                slot = limiter.acquire() => return Ok(slot),
             }
         }
     }
 
     fn settle(&mut self, (ids, overrides, result): Settled, failure: &mut Option<Error>) {
         match result {
-            Ok(()) => {
-                self.progress.requests_done += 1;
-                self.progress.ids_done += ids;
-                self.progress.overrides_done += overrides;
-                if let Some(callback) = &mut self.on_progress {
-                    callback(&self.progress);
-                }
-            }
+            Ok(()) => self.applied(ids, overrides),
             Err(error) if failure.is_none() => *failure = Some(error),
             Err(error) => {
                 tracing::debug!(%error, "a request in flight also failed after the update's first failure");
             }
+        }
+    }
+
+    /// Counts a request the Console applied, and reports the progress.
+    fn applied(&mut self, ids: u64, overrides: u64) {
+        self.progress.requests_done += 1;
+        self.progress.ids_done += ids;
+        self.progress.overrides_done += overrides;
+        if let Some(callback) = &mut self.on_progress {
+            callback(&self.progress);
         }
     }
 

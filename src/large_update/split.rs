@@ -44,6 +44,20 @@ pub(crate) struct PlannedRequest {
     pub(crate) overrides: u64,
 }
 
+impl PlannedRequest {
+    /// A request that adds nothing: its answer is the experiment's overrides.
+    pub(crate) fn empty() -> Self {
+        Self {
+            body: ExperimentOverrides {
+                overrides: Vec::new(),
+                user_id_overrides: Vec::new(),
+            },
+            ids: 0,
+            overrides: 0,
+        }
+    }
+}
+
 /// The ids already taken under one key, as 128-bit fingerprints: two keyed SipHash values of
 /// the id with independent random keys (std's `RandomState`). Sixteen bytes per distinct id
 /// instead of the id itself, and no allocation per id: a million ids fit in about 36 MB rather
