@@ -677,6 +677,26 @@ async fn a_closed_stdout_changes_nothing_but_who_reads_the_report() {
     );
     assert_eq!(code(&failed), 4, "{}", stderr(&failed));
     assert!(!stderr(&failed).contains("panicked"), "{}", stderr(&failed));
+    // A closed standard error too: the failure's message goes nowhere, its code stays.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    let quiet_failure = std::process::Command::new(binary)
+        .args([
+            "overrides",
+            "add",
+            "no_such_experiment",
+            "--group",
+            "Test",
+            "--ids",
+            "u1",
+        ])
+        .env("STATSIG_CONSOLE_BASE_URL", console.base_url())
+        .env("STATSIG_CONSOLE_API_KEY", KEY)
+        .stderr(writer)
+        .status()
+        .expect("the binary runs");
+    assert_eq!(quiet_failure.code(), Some(4));
     // A reader that stops after ten bytes, as `| head -c 10` does.
     let binary = assert_cmd::cargo::cargo_bin("statsig-console");
     let mut child = std::process::Command::new(binary)
