@@ -134,10 +134,54 @@ fn settings(options: CodegenOptions) -> GenerationSettings {
     settings
 }
 
-/// Generates the formatted Rust source of the client for the spec at `spec_path`.
+/// Generates the formatted Rust source of the client for the spec at `spec_path`, with a
+/// provenance line ([`provenance_line`]) that lets a build without the generator check the
+/// committed copy against the spec.
 pub fn generate_client(spec_path: &Path, options: CodegenOptions) -> Result<String, CodegenError> {
-    let spec = load_spec(spec_path)?;
-    generate_client_from(spec_path, &spec, options)
+    let text = std::fs::read_to_string(spec_path)
+        .map_err(|e| CodegenError::new(spec_path, format!("cannot read the file: {e}")))?;
+    let spec = parse_spec(spec_path, &text)?;
+    let json = spec_json(spec_path)?;
+    let source = generate_client_from(spec_path, &spec, options)?;
+    // After the two `@generated` lines.
+    let mut lines = source.splitn(3, '\n');
+    let (first, second, rest) = (
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+        lines.next().unwrap_or_default(),
+    );
+    Ok(format!(
+        "{first}\n{second}\n{}\n{rest}",
+        provenance_line(&text, &json)
+    ))
+}
+
+/// The line recording what generated code was made from: the generator's version and the
+/// fingerprints of the spec and of its JSON twin (see [`fingerprint`]). The library's
+/// `build.rs`, built without its `codegen` feature, reads it back to refuse a committed copy
+/// that does not match the spec beside it.
+pub fn provenance_line(spec_yaml: &str, spec_json: &str) -> String {
+    format!(
+        "// provenance: statsig-console-codegen {}; spec/openapi.yaml {}; spec/openapi.json {}",
+        env!("CARGO_PKG_VERSION"),
+        fingerprint(spec_yaml),
+        fingerprint(spec_json)
+    )
+}
+
+/// `fnv1a64:` and the 64-bit FNV-1a hash of `text` with CRLF read as LF, in hex.
+///
+/// Hand-written, and written again in the library's `build.rs`, on purpose: the check it
+/// serves runs where no generator (and no hashing crate) is compiled, and it guards against a
+/// spec edited without regenerating, not against an adversary, for which FNV-1a is plenty.
+/// The build without `codegen` fails if the two ever disagree.
+pub fn fingerprint(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.replace("\r\n", "\n").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("fnv1a64:{hash:016x}")
 }
 
 /// Generates the formatted Rust source of the client for an already parsed spec.
@@ -561,6 +605,20 @@ fn run_without_panicking<T>(path: &Path, generate: impl FnOnce() -> T) -> Result
             format!("progenitor cannot handle this spec (it panicked: {detail})"),
         )
     })
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_fnv1a_64_and_read_crlf_as_lf() {
+        // The reference vectors of FNV-1a 64.
+        assert_eq!(fingerprint(""), "fnv1a64:cbf29ce484222325");
+        assert_eq!(fingerprint("a"), "fnv1a64:af63dc4c8601ec8c");
+        assert_eq!(fingerprint("foobar"), "fnv1a64:85944171f73967e8");
+        assert_eq!(fingerprint("a\r\nb\n"), fingerprint("a\nb\n"));
+    }
 }
 
 #[cfg(test)]
