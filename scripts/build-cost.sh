@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # What the library costs a user to build, each figure from a fresh target directory, one after
 # the other on the same machine:
-#   1. a small downstream crate that depends on statsig-console (default features) and makes
-#      both calls, against the same crate written by hand on reqwest + serde with exactly the
-#      library's reqwest features and TLS backend (benches/baseline.rs); prints both and the ratio;
+#   1. a small downstream crate that depends on statsig-console and makes both calls, built
+#      twice: with the default features (the client generated in build.rs by progenitor), and
+#      with `default-features = false, features = ["rustls"]` (build.rs copies the committed
+#      snapshot, and no generator crate is compiled); against the same crate written by hand on
+#      reqwest + serde with exactly the library's reqwest features and TLS backend
+#      (benches/baseline.rs); prints the three and the two ratios;
 #   2. the library itself: a no-op rebuild, and a rebuild after touching src/lib.rs (which must
 #      not rerun build.rs).
 # Both downstream crates resolve their dependencies from this workspace's Cargo.lock, offline, so
@@ -22,7 +25,7 @@ cargo fetch --locked >/dev/null 2>&1
 # The library's own reqwest features, read from its manifest so the two sides cannot drift.
 reqwest_line=$(grep -E '^reqwest = ' Cargo.toml)
 
-mkdir -p "$work/with-crate/src" "$work/by-hand/src"
+mkdir -p "$work/with-crate/src" "$work/with-snapshot/src" "$work/by-hand/src"
 cat >"$work/with-crate/Cargo.toml" <<EOF
 [package]
 name = "with-crate"
@@ -51,6 +54,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 EOF
+
+# The same crate on the committed snapshot: no generator in the build.
+cat >"$work/with-snapshot/Cargo.toml" <<EOF
+[package]
+name = "with-snapshot"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+statsig-console = { path = "$repo", default-features = false, features = ["rustls"] }
+serde_json = "1"
+tokio = { version = "1.47", features = ["macros", "rt-multi-thread"] }
+EOF
+cp "$work/with-crate/src/main.rs" "$work/with-snapshot/src/main.rs"
 
 cat >"$work/by-hand/Cargo.toml" <<EOF
 [package]
@@ -93,8 +111,9 @@ build_fresh() {
 }
 
 with_crate=$(build_fresh "$work/with-crate")
+with_snapshot=$(build_fresh "$work/with-snapshot")
 by_hand=$(build_fresh "$work/by-hand")
-for dir in with-crate by-hand; do
+for dir in with-crate with-snapshot by-hand; do
   [ -x "$work/$dir/target/debug/$dir" ] || { echo "error: the $dir crate did not build" >&2; exit 1; }
 done
 
@@ -110,9 +129,11 @@ if [ "$(generated_at)" = "$before" ]; then reran=no; else reran=yes; fi
 
 printf 'machine: %s, %s cores, %s\n' "$(uname -m)" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 printf 'toolchain: %s\n' "$(rustc --version)"
-printf 'downstream crate on statsig-console, clean build:   %6.1f s\n' "$with_crate"
-printf 'same crate by hand on reqwest + serde, clean build:  %6.1f s\n' "$by_hand"
-printf 'ratio:                                               %6.2f\n' "$(echo "$with_crate / $by_hand" | bc -l)"
-printf 'library no-op rebuild:                               %6.1f s\n' "$noop"
-printf 'library rebuild after touching src/lib.rs:           %6.1f s\n' "$touched"
-printf 'build.rs reran for the touch:                        %s\n' "$reran"
+printf 'downstream crate, statsig-console defaults (codegen), clean build:  %6.1f s  %5.2f x by hand\n' \
+  "$with_crate" "$(echo "$with_crate / $by_hand" | bc -l)"
+printf 'downstream crate, default-features = false + rustls, clean build:   %6.1f s  %5.2f x by hand\n' \
+  "$with_snapshot" "$(echo "$with_snapshot / $by_hand" | bc -l)"
+printf 'same crate by hand on reqwest + serde, clean build:                 %6.1f s\n' "$by_hand"
+printf 'library no-op rebuild:                                               %6.1f s\n' "$noop"
+printf 'library rebuild after touching src/lib.rs:                           %6.1f s\n' "$touched"
+printf 'build.rs reran for the touch:                                        %s\n' "$reran"

@@ -176,7 +176,7 @@ impl Client {
             call,
             None,
             |result, record| match record.described {
-                Some(target) => Ok(target),
+                Some(target) => Ok(*target),
                 // The request could not be built; the generated client says why.
                 None => Err(self
                     .finish(result, record.last_response)

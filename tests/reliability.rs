@@ -179,6 +179,24 @@ async fn a_429_is_retried_on_its_own_budget_when_error_retries_are_none_or_spent
 }
 
 #[tokio::test]
+async fn an_error_is_retried_on_its_budget_when_the_throttled_budget_is_none() {
+    let console = console().await;
+    console.inject(
+        Fault::status(503, "Service Unavailable").on(MockOperation::PatchExperimentOverrides),
+    );
+    let client = console
+        .client_builder()
+        .retry_policy(quick_retries().max_retries(1).max_throttled_retries(0))
+        .build()
+        .unwrap();
+    client
+        .patch_experiment_overrides("checkout_flow", sample_overrides())
+        .await
+        .expect("the 503 is retried once");
+    assert_eq!(console.journal().len(), 2);
+}
+
+#[tokio::test]
 async fn a_retry_after_longer_than_the_cap_is_returned_not_waited_for() {
     let console = console().await;
     console.inject(Fault::status(429, "Too many requests.").header("Retry-After", "3600"));

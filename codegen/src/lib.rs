@@ -3,6 +3,7 @@
 //! `build.rs` and `cargo xtask` both call [`generate_client`], so the code a reviewer sees in
 //! the committed snapshot is, byte for byte, the code the library compiles.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -78,6 +78,7 @@
 //! back, the change is made even when the client gives up waiting.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod schema;
 mod server;

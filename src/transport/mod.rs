@@ -64,8 +64,9 @@ pub(crate) struct CallRecord {
     pub(crate) answer_discarded: bool,
     /// The call is only to say where it would go: `pre` records that and sends nothing.
     describe_only: bool,
-    /// Where the call would go, when `describe_only` asked.
-    pub(crate) described: Option<RequestTarget>,
+    /// Where the call would go, when `describe_only` asked. Boxed: every call's future holds
+    /// the record, and only dry runs fill this.
+    pub(crate) described: Option<Box<RequestTarget>>,
 }
 
 /// The method and exact URL of a request, as the generated client builds it for sending
@@ -193,10 +194,10 @@ fn record_last_response(response: Option<LastResponse>) -> bool {
 fn prepare(request: &reqwest::Request) -> Option<Option<Permit>> {
     with_call_record(|record| {
         if record.describe_only {
-            record.described = Some(RequestTarget {
+            record.described = Some(Box::new(RequestTarget {
                 method: request.method().clone(),
                 url: request.url().clone(),
-            });
+            }));
             return None;
         }
         Some(record.reserved_slot.take())
