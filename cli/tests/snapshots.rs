@@ -321,3 +321,39 @@ fn help() {
         .unwrap();
     insta::assert_snapshot!("help", stdout(&output));
 }
+
+#[test]
+fn mock_serve_says_where_it_listens_and_how_much_it_served() {
+    use std::io::BufRead;
+    let binary = assert_cmd::cargo::cargo_bin("statsig-console");
+    let mut server = std::process::Command::new(binary)
+        .args(["mock", "serve", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take(3)
+        .collect();
+    let base_url = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("STATSIG_CONSOLE_BASE_URL="))
+        .expect("the fake prints its URL")
+        .to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let output = server.wait_with_output().unwrap();
+    let text = format!(
+        "exit code: {}\n--- stdout\n{}\n--- stderr\n{}",
+        code(&output),
+        lines.join("\n"),
+        stderr(&output)
+    )
+    .replace(&base_url, "http://127.0.0.1:[PORT]");
+    insta::assert_snapshot!("mock_serve", text);
+}
