@@ -377,8 +377,8 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
     wait_for_stop_signal().await;
     if !global.quiet {
         crate::output::err(format!(
-            "stopping after {} requests",
-            console.journal().len()
+            "stopping after {}",
+            counted(console.journal().len() as u64, "request", "requests")
         ));
     }
     console.shutdown().await;
