@@ -1187,6 +1187,41 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_429s_of_requests_in_flight_when_a_spell_began_do_not_lengthen_its_backoff() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(1_000, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(100), Duration::from_secs(10)),
+        );
+        let sent_together = Instant::now();
+        tokio::time::advance(Duration::from_millis(5)).await;
+        // Four requests sent together are throttled: one spell, one rejection for its backoff.
+        for _ in 0..4 {
+            limiter.observe(answered(429, None), sent_together);
+        }
+        let started = Instant::now();
+        drop(limiter.acquire().await);
+        assert!(
+            started.elapsed() <= Duration::from_millis(100),
+            "the first probe waits the first backoff, not the fourth: {:?}",
+            started.elapsed()
+        );
+        // A `Retry-After` on such an answer is still heeded.
+        let asked = Limiter::new(
+            RateLimit::new()
+                .window(1_000, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(100), Duration::from_secs(10)),
+        );
+        let sent_together = Instant::now();
+        tokio::time::advance(Duration::from_millis(5)).await;
+        asked.observe(answered(429, None), sent_together);
+        asked.observe(answered(429, Some(Duration::from_secs(3))), sent_together);
+        let started = Instant::now();
+        drop(asked.acquire().await);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_servers_retry_after_holds_the_next_probe_back() {
         let limiter = Limiter::new(
             RateLimit::new()
