@@ -1352,6 +1352,41 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_second_spell_cuts_from_the_allowance_and_gives_way_below_the_last_peak() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(20, Duration::from_secs(1))
+                .probe_backoff(Duration::from_millis(1), Duration::from_millis(1)),
+        );
+        accept(&limiter, 19);
+        send(&limiter, 429);
+        // 0.7 of the 19 accepted.
+        assert!(
+            (limiter.share(0) - 0.665).abs() < 1e-9,
+            "{}",
+            limiter.share(0)
+        );
+        tokio::time::advance(Duration::from_millis(2)).await;
+        // A request that got through ends the spell; the next 429 starts another at once, while
+        // the 19 accepted are still in the window: the cut is from the allowance (13.3 and a
+        // hair of climbing), not from them.
+        limiter.observe(answered(200, None), Instant::now());
+        limiter.observe(answered(429, None), Instant::now());
+        assert!(
+            (limiter.share(0) - 0.7 * 0.6655).abs() < 1e-3,
+            "{}",
+            limiter.share(0)
+        );
+        // Cut again below its last peak (19), the client gives way: it climbs back towards
+        // 0.85 of the new peak, about 11.3 of 20, reached after cbrt((11.3 - 9.3) / 0.226) ≈ 2.07
+        // windows, not towards the peak itself.
+        tokio::time::advance(Duration::from_millis(2065)).await;
+        limiter.accepted();
+        let share = limiter.share(0);
+        assert!((0.55..0.58).contains(&share), "{share}");
+    }
+
     /// Calls that wait through a spell: the probe, then every request, as the backoff allows.
     async fn probe_until_rejected_for(limiter: &Arc<Limiter>, how_long: Duration) {
         let started = Instant::now();
