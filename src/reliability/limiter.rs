@@ -1445,6 +1445,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn of_several_longer_windows_the_one_this_client_used_most_is_lowered() {
+        let limiter = Limiter::new(
+            RateLimit::new()
+                .window(10, Duration::from_secs(1))
+                .window(1_000, Duration::from_secs(20))
+                .window(50, Duration::from_secs(60))
+                .probe_backoff(Duration::from_millis(100), Duration::from_millis(400)),
+        );
+        // 40 accepted over 20 s: 4% of the 20 s window, 80% of the 60 s one.
+        for _ in 0..40 {
+            accept(&limiter, 1);
+            tokio::time::advance(Duration::from_millis(500)).await;
+        }
+        send(&limiter, 429);
+        probe_until_rejected_for(&limiter, Duration::from_millis(1500)).await;
+        assert_eq!(
+            limiter.share(1),
+            1.0,
+            "the 20 s window is not the one exhausted"
+        );
+        assert!(
+            (limiter.share(2) - 40.0 / 50.0).abs() < 1e-9,
+            "{}",
+            limiter.share(2)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_lowered_quota_climbs_back_slowly_and_never_above_the_window() {
         let limiter = Limiter::new(
             RateLimit::new()
