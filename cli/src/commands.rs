@@ -355,6 +355,7 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
     for (id, groups) in experiments {
         builder = builder.experiment(id, groups);
     }
+    let stopped = stop_signal();
     let console = builder.start().await.map_err(|error| {
         Failure::Other(format!(
             "cannot start the fake Console on port {}: {error}",
@@ -374,7 +375,7 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
             json!({"ok": true, "base_url": console.base_url(), "api_key": console.api_key()}),
         ),
     }
-    wait_for_stop_signal().await;
+    stopped.await;
     if !global.quiet {
         crate::output::err(format!(
             "stopping after {}",
@@ -385,20 +386,28 @@ async fn mock_serve(global: &GlobalArgs, args: ServeArgs) -> Result<(), Failure>
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM where there is one (what `kill` and CI runners send).
-async fn wait_for_stop_signal() {
+/// Ctrl-C, or SIGTERM where there is one (what `kill` and CI runners send). The handlers are
+/// installed when this is called, not when the future is first polled: a script that reads
+/// the URL lines and then signals must find them in place.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+        signal(SignalKind::terminate()).and_then(|terminate| {
+            signal(SignalKind::interrupt()).map(|interrupt| (terminate, interrupt))
+        })
+    };
+    async move {
+        #[cfg(unix)]
+        if let Ok((mut terminate, mut interrupt)) = signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
             }
             return;
         }
-    }
-    if tokio::signal::ctrl_c().await.is_err() {
-        crate::output::err("cannot listen for Ctrl-C; stopping");
+        if tokio::signal::ctrl_c().await.is_err() {
+            crate::output::err("cannot listen for Ctrl-C; stopping");
+        }
     }
 }
