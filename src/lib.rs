@@ -36,6 +36,7 @@ mod config;
 mod error;
 mod large_update;
 mod open_enum;
+mod operations;
 mod reliability;
 mod secret;
 mod transport;
@@ -61,6 +62,7 @@ pub use config::{
 };
 pub use error::{BODY_EXCERPT_LIMIT, Error};
 pub use large_update::{AddUserIds, ApplyOverrides, Progress};
+pub use operations::{Operation, operations};
 pub use reliability::{RateLimit, RetryPolicy};
 pub use transport::RequestTarget;
 /// Every request and response type, generated from the spec's components, with builders

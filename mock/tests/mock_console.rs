@@ -446,15 +446,20 @@ async fn with_retry_after_a_429_says_when_a_window_has_room() {
 }
 
 #[tokio::test]
-async fn the_vendor_limits_are_the_default() {
+async fn the_default_limits_are_the_vendor_limits_the_spec_declares() {
     let console = MockConsole::builder().start().await.unwrap();
     assert_eq!(console.rate_limits(), RateLimit::vendor());
+    let spec: Value = serde_json::from_str(statsig_console::OPENAPI_JSON).unwrap();
+    let declared = &spec["info"]["x-rate-limits"];
+    let window = |name: &str| {
+        (
+            u32::try_from(declared[name]["requests"].as_u64().unwrap()).unwrap(),
+            Duration::from_secs(declared[name]["periodSeconds"].as_u64().unwrap()),
+        )
+    };
     assert_eq!(
-        RateLimit::vendor().windows(),
-        &[
-            (100, Duration::from_secs(10)),
-            (1_800, Duration::from_secs(900))
-        ]
+        console.rate_limits().windows(),
+        &[window("burst"), window("quota")]
     );
     console.set_rate_limits(RateLimit::new().window(1, Duration::from_secs(1)));
     assert_eq!(

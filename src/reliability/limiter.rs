@@ -13,14 +13,17 @@ use tokio::time::Instant;
 
 use super::retry::{AttemptOutcome, random_unit};
 
-/// The vendor's burst protection, as its older documentation put it (100 requests per 10 s).
-/// The current documentation (docs.statsig.com/console-api, "Rate limiting", read 2026-12-01)
-/// says burst protection exists but gives no number, so this is the best published figure.
-const VENDOR_BURST: (u32, Duration) = (100, Duration::from_secs(10));
-/// The vendor's project quota, as its current documentation gives it: about 1,800 request
-/// attempts per 15-minute window, shared by every Console key of the project, rejected
-/// attempts included.
-const VENDOR_QUOTA: (u32, Duration) = (1_800, Duration::from_secs(15 * 60));
+// The vendor's limits, generated from the spec's `info.x-rate-limits` (see `build.rs`).
+use crate::generated::declared::rate_limits as vendor;
+
+// The limiter keeps a throttled attempt's slot for its whole window, as the vendor's limiter
+// does: the spec says rejected attempts count. Should the spec say otherwise, this stops the
+// build rather than leave the client spending a budget the server no longer charges.
+const _: () = assert!(
+    vendor::REJECTED_ATTEMPTS_COUNT,
+    "spec/openapi.yaml's info.x-rate-limits says rejected attempts do not count; the limiter assumes they do"
+);
+
 /// The share of the vendor's figures the client allows itself by default: "about" 1,800 may
 /// be a little less, and a request's count at the server and at the client start at slightly
 /// different instants.
@@ -55,7 +58,7 @@ impl Default for RateLimit {
                 period,
             )
         };
-        let (burst, quota) = (margin(VENDOR_BURST), margin(VENDOR_QUOTA));
+        let (burst, quota) = (margin(vendor::BURST), margin(vendor::QUOTA));
         Self::new()
             .window(burst.0, burst.1)
             .window(quota.0, quota.1)
@@ -63,13 +66,15 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// The vendor's limits exactly, as documented on 2026-12-01: a burst window of 100
-    /// requests per 10 s (the older documentation's figure: the current one gives none) and
-    /// the project quota of 1,800 per 15 minutes. What the fake Console enforces by default.
+    /// The vendor's limits exactly, as `spec/openapi.yaml` declares them (`info.x-rate-limits`,
+    /// generated into the client): read from the vendor's documentation on 2026-12-01, a burst
+    /// window of 100 requests per 10 s (the older documentation's figure: the current one gives
+    /// none) and the project quota of 1,800 per 15 minutes. What the fake Console enforces by
+    /// default.
     pub fn vendor() -> Self {
         Self::new()
-            .window(VENDOR_BURST.0, VENDOR_BURST.1)
-            .window(VENDOR_QUOTA.0, VENDOR_QUOTA.1)
+            .window(vendor::BURST.0, vendor::BURST.1)
+            .window(vendor::QUOTA.0, vendor::QUOTA.1)
     }
 
     /// No windows yet, so nothing is limited; add them with [`RateLimit::window`].
@@ -134,7 +139,7 @@ impl RateLimit {
                 .iter()
                 .map(|(_, period)| *period)
                 .min()
-                .unwrap_or(VENDOR_BURST.1);
+                .unwrap_or(vendor::BURST.1);
             (shortest / 4, shortest * 4)
         })
     }
@@ -866,6 +871,43 @@ mod tests {
         for _ in 0..count {
             send(limiter, 200);
         }
+    }
+
+    /// `info.x-rate-limits` as the spec the client was generated from writes it.
+    fn declared_in_spec() -> serde_json::Value {
+        let spec: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).unwrap();
+        spec["info"]["x-rate-limits"].clone()
+    }
+
+    #[test]
+    fn the_vendor_limits_are_what_the_spec_declares() {
+        let declared = declared_in_spec();
+        let window = |name: &str| {
+            (
+                u32::try_from(declared[name]["requests"].as_u64().unwrap()).unwrap(),
+                Duration::from_secs(declared[name]["periodSeconds"].as_u64().unwrap()),
+            )
+        };
+        assert_eq!(
+            RateLimit::vendor().windows(),
+            [window("burst"), window("quota")]
+        );
+        // The default is the documented margin under exactly those figures.
+        let under = |(requests, period): (u32, Duration)| {
+            (
+                (f64::from(requests) * DEFAULT_MARGIN).floor() as u32,
+                period,
+            )
+        };
+        assert_eq!(
+            RateLimit::default().windows(),
+            [under(window("burst")), under(window("quota"))]
+        );
+        assert_eq!(
+            declared["rejectedAttemptsCount"].as_bool(),
+            Some(vendor::REJECTED_ATTEMPTS_COUNT)
+        );
+        assert_eq!(declared["scope"].as_str(), Some("project"));
     }
 
     #[test]

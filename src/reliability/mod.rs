@@ -8,6 +8,5 @@ pub use limiter::RateLimit;
 pub(crate) use limiter::{Limiter, Permit};
 pub use retry::RetryPolicy;
 pub(crate) use retry::{
-    AttemptOutcome, Idempotency, Operation, RetryCounts, RetryDecision, Throttling, decide,
-    parse_retry_after,
+    AttemptOutcome, RetryCounts, RetryDecision, Throttling, decide, parse_retry_after,
 };

@@ -1,5 +1,6 @@
-//! When a failed attempt is tried again: the policy users configure, which operations are safe
-//! to repeat, and the decision itself as one pure function ([`decide`]), table-tested below.
+//! When a failed attempt is tried again: the policy users configure, and the decision itself
+//! as one pure function ([`decide`]) of the operation's idempotency (declared in the spec, see
+//! `crate::operations`) and the attempt's outcome, table-tested below.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 
 use super::limiter::{jittered, unpaced_throttle_ceiling};
+use crate::operations::Idempotency;
 
 /// When and how often a failed call is tried again.
 ///
@@ -100,55 +102,6 @@ impl RetryPolicy {
         self.initial_backoff
             .saturating_mul(1u32 << exponent)
             .min(self.max_backoff)
-    }
-}
-
-/// Whether an operation may be sent again after it may have reached the application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Idempotency {
-    /// Repeating it leaves the same state (the additive override merge).
-    Idempotent,
-    /// Repeating it could act twice (Create Team would create a second team).
-    NotIdempotent,
-}
-
-/// One operation of `spec/openapi.yaml`, as the transport needs to know it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Operation {
-    /// The spec's `operationId`; also the tracing span's `operation_id`.
-    pub(crate) operation_id: &'static str,
-    /// The name progenitor gives it (`OperationInfo::operation_id`, snake case).
-    pub(crate) generated_name: &'static str,
-    pub(crate) method: &'static str,
-    pub(crate) path_template: &'static str,
-    pub(crate) idempotency: Idempotency,
-}
-
-/// Every operation of the spec, classified once. A test fails when the spec gains an operation
-/// that is not listed here; until then an unlisted operation is treated as not idempotent.
-pub(crate) const OPERATIONS: &[Operation] = &[
-    Operation {
-        operation_id: "patchExperimentOverrides",
-        generated_name: "patch_experiment_overrides",
-        method: "PATCH",
-        path_template: "/console/v1/experiments/{id}/overrides",
-        idempotency: Idempotency::Idempotent,
-    },
-    Operation {
-        operation_id: "createTeam",
-        generated_name: "create_team",
-        method: "POST",
-        path_template: "/console/v1/users/teams",
-        idempotency: Idempotency::NotIdempotent,
-    },
-];
-
-impl Operation {
-    /// The operation progenitor calls `generated_name`, if the table lists it.
-    pub(crate) fn by_generated_name(generated_name: &str) -> Option<&'static Operation> {
-        OPERATIONS
-            .iter()
-            .find(|operation| operation.generated_name == generated_name)
     }
 }
 
@@ -376,84 +329,101 @@ mod tests {
         }
     }
 
-    fn operation(name: &str) -> &'static Operation {
-        OPERATIONS
-            .iter()
-            .find(|operation| operation.operation_id == name)
-            .unwrap()
+    /// Every idempotency class with every kind of outcome, and the decision on the first
+    /// attempt (like async-stripe's strategy tests). The spec's `x-idempotent` puts each
+    /// operation in a class; `every_operation_of_the_spec_has_its_class_in_the_table` holds
+    /// every generated operation to it.
+    fn table() -> Vec<(Idempotency, AttemptOutcome, &'static str)> {
+        vec![
+            (Idempotent, ConnectFailed, RETRY),
+            (Idempotent, NoAnswer, RETRY),
+            (Idempotent, answered(200, None), RETURN),
+            (Idempotent, answered(400, None), RETURN),
+            (Idempotent, answered(401, None), RETURN),
+            (Idempotent, answered(404, None), RETURN),
+            (Idempotent, answered(429, None), THROTTLED),
+            (Idempotent, answered(429, Some(2)), "after 2s"),
+            (Idempotent, answered(429, Some(61)), RETURN),
+            (Idempotent, answered(500, None), RETRY),
+            (Idempotent, answered(502, None), RETRY),
+            (Idempotent, answered(503, None), RETRY),
+            (Idempotent, answered(503, Some(5)), "after 5s"),
+            (Idempotent, answered(503, Some(3600)), RETURN),
+            (Idempotent, answered(504, None), RETRY),
+            (Idempotent, answered(501, None), RETURN),
+            (Idempotent, answered(302, None), RETURN),
+            (NotIdempotent, ConnectFailed, RETRY),
+            (NotIdempotent, NoAnswer, RETURN),
+            (NotIdempotent, answered(200, None), RETURN),
+            (NotIdempotent, answered(400, None), RETURN),
+            (NotIdempotent, answered(401, None), RETURN),
+            (NotIdempotent, answered(404, None), RETURN),
+            (NotIdempotent, answered(429, None), THROTTLED),
+            (NotIdempotent, answered(429, Some(2)), "after 2s"),
+            (NotIdempotent, answered(429, Some(61)), RETURN),
+            (NotIdempotent, answered(500, None), RETURN),
+            (NotIdempotent, answered(502, None), RETURN),
+            (NotIdempotent, answered(503, None), RETURN),
+            (NotIdempotent, answered(503, Some(1)), RETURN),
+            (NotIdempotent, answered(504, None), RETURN),
+            (NotIdempotent, answered(501, None), RETURN),
+            (NotIdempotent, answered(302, None), RETURN),
+        ]
     }
 
     #[test]
-    fn every_operation_and_outcome() {
-        // (operation, outcome, decision on the first attempt), like async-stripe's strategy tests.
-        let table: &[(&str, AttemptOutcome, &str)] = &[
-            ("patchExperimentOverrides", ConnectFailed, RETRY),
-            ("patchExperimentOverrides", NoAnswer, RETRY),
-            ("patchExperimentOverrides", answered(200, None), RETURN),
-            ("patchExperimentOverrides", answered(400, None), RETURN),
-            ("patchExperimentOverrides", answered(401, None), RETURN),
-            ("patchExperimentOverrides", answered(404, None), RETURN),
-            ("patchExperimentOverrides", answered(429, None), THROTTLED),
-            (
-                "patchExperimentOverrides",
-                answered(429, Some(2)),
-                "after 2s",
-            ),
-            ("patchExperimentOverrides", answered(429, Some(61)), RETURN),
-            ("patchExperimentOverrides", answered(500, None), RETRY),
-            ("patchExperimentOverrides", answered(502, None), RETRY),
-            ("patchExperimentOverrides", answered(503, None), RETRY),
-            (
-                "patchExperimentOverrides",
-                answered(503, Some(5)),
-                "after 5s",
-            ),
-            (
-                "patchExperimentOverrides",
-                answered(503, Some(3600)),
-                RETURN,
-            ),
-            ("patchExperimentOverrides", answered(504, None), RETRY),
-            ("patchExperimentOverrides", answered(501, None), RETURN),
-            ("patchExperimentOverrides", answered(302, None), RETURN),
-            ("createTeam", ConnectFailed, RETRY),
-            ("createTeam", NoAnswer, RETURN),
-            ("createTeam", answered(200, None), RETURN),
-            ("createTeam", answered(400, None), RETURN),
-            ("createTeam", answered(401, None), RETURN),
-            ("createTeam", answered(429, None), THROTTLED),
-            ("createTeam", answered(429, Some(2)), "after 2s"),
-            ("createTeam", answered(429, Some(61)), RETURN),
-            ("createTeam", answered(500, None), RETURN),
-            ("createTeam", answered(502, None), RETURN),
-            ("createTeam", answered(503, None), RETURN),
-            ("createTeam", answered(503, Some(1)), RETURN),
-            ("createTeam", answered(504, None), RETURN),
-            ("createTeam", answered(302, None), RETURN),
-        ];
+    fn every_idempotency_class_and_outcome() {
         let policy = RetryPolicy::default();
-        for (name, outcome, expected) in table {
-            let idempotency = operation(name).idempotency;
-            let got = describe(decide_after(&policy, idempotency, *outcome, 1));
-            assert_eq!(&got, expected, "{name} after {outcome:?}");
+        let table = table();
+        for (idempotency, outcome, expected) in &table {
+            let got = describe(decide_after(&policy, *idempotency, *outcome, 1));
+            assert_eq!(&got, expected, "{idempotency:?} after {outcome:?}");
         }
-        // Every operation appears in the table with every kind of outcome.
-        for operation in OPERATIONS {
-            let rows: Vec<_> = table
-                .iter()
-                .filter(|(name, _, _)| *name == operation.operation_id)
-                .collect();
+        // Each class has a row for every kind of outcome.
+        for class in [Idempotent, NotIdempotent] {
+            let rows: Vec<_> = table.iter().filter(|(c, _, _)| *c == class).collect();
             assert!(rows.iter().any(|(_, o, _)| *o == ConnectFailed));
             assert!(rows.iter().any(|(_, o, _)| *o == NoAnswer));
-            for status in [200, 400, 401, 429, 500, 502, 503, 504] {
+            for status in [200, 302, 400, 401, 404, 429, 500, 501, 502, 503, 504] {
                 assert!(
                     rows.iter().any(
                         |(_, o, _)| matches!(o, Answered { status: s, .. } if s.as_u16() == status)
                     ),
-                    "{} lacks a row for {status}",
-                    operation.operation_id
+                    "{class:?} lacks a row for {status}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_operation_of_the_spec_has_its_class_in_the_table() {
+        // Adding an operation to the spec adds it to the generated table with the class its
+        // `x-idempotent` gives; the decision table covers every class, so its retries are
+        // decided without any edit here.
+        assert!(!crate::operations::operations().is_empty());
+        let table = table();
+        for operation in crate::operations::operations() {
+            let class = if operation.is_idempotent() {
+                Idempotent
+            } else {
+                NotIdempotent
+            };
+            assert_eq!(operation.idempotency, class, "{}", operation.operation_id());
+            assert!(
+                table.iter().any(|(c, _, _)| *c == class),
+                "{} is {class:?}, which the table lacks",
+                operation.operation_id()
+            );
+            // What may have reached the application is repeated exactly when the spec says
+            // repeating is safe.
+            let repeated =
+                decide_after(&RetryPolicy::default(), class, NoAnswer, 1) != RetryDecision::Return;
+            assert_eq!(
+                repeated,
+                operation.is_idempotent(),
+                "{}",
+                operation.operation_id()
+            );
         }
     }
 
@@ -634,44 +604,5 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
-    }
-
-    #[test]
-    fn every_spec_operation_is_classified() {
-        let spec: serde_json::Value = serde_json::from_str(crate::OPENAPI_JSON).unwrap();
-        let mut in_spec = Vec::new();
-        for (path, item) in spec["paths"].as_object().unwrap() {
-            for (method, operation) in item.as_object().unwrap() {
-                let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) else {
-                    continue;
-                };
-                in_spec.push((id.to_string(), method.to_uppercase(), path.clone()));
-            }
-        }
-        assert_eq!(in_spec.len(), OPERATIONS.len(), "{in_spec:?}");
-        for (id, method, path) in in_spec {
-            let listed = OPERATIONS
-                .iter()
-                .find(|operation| operation.operation_id == id)
-                .unwrap_or_else(|| {
-                    panic!("operation {id} is in the spec but not classified in OPERATIONS")
-                });
-            assert_eq!(listed.method, method, "{id}");
-            assert_eq!(listed.path_template, path, "{id}");
-            assert_eq!(listed.generated_name, snake_case(&id), "{id}");
-        }
-    }
-
-    fn snake_case(camel: &str) -> String {
-        let mut out = String::new();
-        for c in camel.chars() {
-            if c.is_ascii_uppercase() {
-                out.push('_');
-                out.push(c.to_ascii_lowercase());
-            } else {
-                out.push(c);
-            }
-        }
-        out
     }
 }

@@ -26,9 +26,10 @@ use self::resend::Resend;
 use crate::config::ClientConfig;
 use crate::error::LastResponse;
 use crate::generated;
+use crate::operations::{Idempotency, Operation};
 use crate::reliability::{
-    AttemptOutcome, Idempotency, Limiter, Operation, Permit, RetryCounts, RetryDecision,
-    Throttling, decide, parse_retry_after,
+    AttemptOutcome, Limiter, Permit, RetryCounts, RetryDecision, Throttling, decide,
+    parse_retry_after,
 };
 
 /// The response header whose value the tracing span records as `request_id`. A `HeaderName`

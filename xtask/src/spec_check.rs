@@ -13,18 +13,33 @@ const METHODS: &[&str] = &[
 
 /// Reads the spec as JSON values (after checking it parses as OpenAPI 3.0.x).
 pub fn load(root: &Path) -> Result<Value, String> {
+    load_both(root).map(|(_, spec)| spec)
+}
+
+/// The spec as OpenAPI (for the generator's readers) and as JSON values.
+fn load_both(root: &Path) -> Result<(openapiv3::OpenAPI, Value), String> {
     let path = root.join(SPEC);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{SPEC}: cannot read: {e}"))?;
-    statsig_console_codegen::parse_spec(Path::new(SPEC), &text).map_err(|e| e.to_string())?;
-    serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: not valid YAML: {e}"))
+    let openapi =
+        statsig_console_codegen::parse_spec(Path::new(SPEC), &text).map_err(|e| e.to_string())?;
+    let spec = serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: not valid YAML: {e}"))?;
+    Ok((openapi, spec))
 }
 
 pub fn check(root: &Path) -> Vec<String> {
-    let spec = match load(root) {
-        Ok(spec) => spec,
+    let (openapi, spec) = match load_both(root) {
+        Ok(both) => both,
         Err(problem) => return vec![problem],
     };
-    let mut problems = Vec::new();
+    // What every client must read from the spec (`x-idempotent`, `info.x-rate-limits`), by
+    // the generator's own reader, so the check and the build refuse the same specs.
+    let mut problems: Vec<String> = match statsig_console_codegen::declared::read(&openapi) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems
+            .into_iter()
+            .map(|problem| format!("{SPEC}: {problem}"))
+            .collect(),
+    };
     check_operations(&spec, &mut problems);
     check_refs(&spec, &spec, "#", &mut problems);
     check_unused_components(&spec, &mut problems);

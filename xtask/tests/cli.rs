@@ -148,6 +148,44 @@ fn structural_problems_are_spec_errors() {
 }
 
 #[test]
+fn an_operation_without_x_idempotent_is_a_spec_error_naming_it() {
+    let dir = copy();
+    edit(
+        dir.path(),
+        "spec/openapi.yaml",
+        "      x-idempotent: false\n",
+        "",
+    );
+    let (code, out) = xtask(dir.path(), &["check"]);
+    assert_eq!(code, 100, "{out}");
+    assert!(
+        out.contains("spec/openapi.yaml: operation `createTeam` (POST /console/v1/users/teams) has no `x-idempotent`"),
+        "{out}"
+    );
+    // The operation that kept its declaration is not named.
+    assert!(!out.contains("`patchExperimentOverrides` (PATCH"), "{out}");
+}
+
+#[test]
+fn malformed_rate_limits_are_a_spec_error() {
+    let dir = copy();
+    edit(
+        dir.path(),
+        "spec/openapi.yaml",
+        "      periodSeconds: 900\n",
+        "      periodSeconds: 0\n",
+    );
+    let (code, out) = xtask(dir.path(), &["check"]);
+    assert_eq!(code, 100, "{out}");
+    assert!(
+        out.contains(
+            "`info.x-rate-limits`.quota: `requests` and `periodSeconds` must both be above zero"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn an_unused_component_is_a_spec_error() {
     let dir = copy();
     edit(
