@@ -3,15 +3,15 @@
 //! with a reason, in `spec/upstream-deviations.yaml`; an entry that no longer differs is stale.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 const DEVIATIONS: &str = "spec/upstream-deviations.yaml";
-const OPERATIONS: &[(&str, &str)] = &[
-    ("patch", "/console/v1/experiments/{id}/overrides"),
-    ("post", "/console/v1/users/teams"),
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 const MAX_DEPTH: usize = 24;
 
@@ -330,6 +330,95 @@ fn differences(ours: &Facts, upstream: &Facts) -> Vec<(String, String)> {
     found
 }
 
+/// Where the vendor's document comes from: a file, or an address (the vendor publishes it at
+/// `https://api.statsig.com/openapi/20240601.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A JSON or YAML file.
+    File(PathBuf),
+    /// An `https://` (or, for local servers, `http://`) address, fetched with a timeout.
+    Url { url: String, timeout: Duration },
+}
+
+impl Upstream {
+    /// An address when `text` starts with `https://` or `http://`, a path otherwise.
+    pub fn parse(text: &str, timeout: Duration) -> Self {
+        if text.starts_with("https://") || text.starts_with("http://") {
+            Upstream::Url {
+                url: text.to_string(),
+                timeout,
+            }
+        } else {
+            Upstream::File(PathBuf::from(text))
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Upstream::File(path) => path.display().to_string(),
+            Upstream::Url { url, .. } => url.clone(),
+        }
+    }
+
+    fn read(&self) -> Result<Value, String> {
+        match self {
+            Upstream::File(path) => read_document(path),
+            Upstream::Url { url, timeout } => fetch_document(url, *timeout),
+        }
+    }
+}
+
+/// Fetches the document at `url`; every failure says what went wrong and with what address.
+fn fetch_document(url: &str, timeout: Duration) -> Result<Value, String> {
+    let cannot = |why: String| {
+        format!(
+            "cannot fetch the vendor's document from {url}: {why} (check the address and the network, or pass a downloaded copy's path)"
+        )
+    };
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("statsig-console-xtask/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| cannot(e.to_string()))?;
+    let response = client.get(url).send().map_err(|e| {
+        if e.is_timeout() {
+            cannot(format!("no answer within {} s", timeout.as_secs_f64()))
+        } else if e.is_connect() {
+            cannot(format!("cannot connect ({})", root_cause(&e)))
+        } else {
+            cannot(root_cause(&e))
+        }
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(cannot(format!("the server answered {status}")));
+    }
+    let text = response.text().map_err(|e| {
+        if e.is_timeout() {
+            cannot(format!(
+                "the body did not arrive within {} s",
+                timeout.as_secs_f64()
+            ))
+        } else {
+            cannot(root_cause(&e))
+        }
+    })?;
+    // JSON is YAML too, but the JSON parser's errors are the clearer for the usual case.
+    serde_json::from_str(&text)
+        .or_else(|_| serde_norway::from_str(&text))
+        .map_err(|e| cannot(format!("the answer is neither JSON nor YAML: {e}")))
+}
+
+/// The innermost cause of an error: reqwest's own message says only "error sending request".
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
 fn read_document(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -340,10 +429,24 @@ fn read_document(path: &Path) -> Result<Value, String> {
     }
 }
 
+/// Every operation of our spec as (method, path): the ones compared with the vendor's.
+fn our_operations(ours: &Value) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    for (path, item) in ours["paths"].as_object().into_iter().flatten() {
+        for method in METHODS {
+            if item.get(*method).is_some() {
+                found.push((*method, path.clone()));
+            }
+        }
+    }
+    found
+}
+
 /// `Ok(problems)`; `Err` only when a file cannot be read at all.
-pub fn check(root: &Path, upstream_path: &Path) -> Result<Vec<String>, String> {
+pub fn check(root: &Path, upstream_source: &Upstream) -> Result<Vec<String>, String> {
     let ours = read_document(&root.join("spec/openapi.yaml"))?;
-    let upstream = read_document(upstream_path)?;
+    let upstream = upstream_source.read()?;
+    let upstream_name = upstream_source.name();
     let deviations: DeviationFile = {
         let text = std::fs::read_to_string(root.join(DEVIATIONS))
             .map_err(|e| format!("cannot read {DEVIATIONS}: {e}"))?;
@@ -354,14 +457,15 @@ pub fn check(root: &Path, upstream_path: &Path) -> Result<Vec<String>, String> {
     };
     let mut problems = Vec::new();
     let mut found = Vec::new();
-    for (method, path) in OPERATIONS {
+    for (method, path) in our_operations(&ours) {
+        let (method, path) = (method, path.as_str());
         match (
             operation_facts(&ours, method, path),
             operation_facts(&upstream, method, path),
         ) {
             (Ok(a), Ok(b)) => found.extend(differences(&a, &b)),
             (Err(e), _) => problems.push(format!("spec/openapi.yaml: {e}")),
-            (_, Err(e)) => problems.push(format!("{}: {e}", upstream_path.display())),
+            (_, Err(e)) => problems.push(format!("{upstream_name}: {e}")),
         }
     }
     let listed: BTreeSet<(&str, &str)> = deviations
@@ -407,7 +511,7 @@ pub fn check(root: &Path, upstream_path: &Path) -> Result<Vec<String>, String> {
 pub fn report(root: &Path, upstream_path: &Path) -> Vec<(String, String)> {
     let ours = read_document(&root.join("spec/openapi.yaml")).unwrap();
     let upstream = read_document(upstream_path).unwrap();
-    OPERATIONS
+    our_operations(&ours)
         .iter()
         .flat_map(|(method, path)| {
             differences(

@@ -10,13 +10,17 @@ mod types_check;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long `--upstream URL` waits for the vendor's server by default.
+const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 const HELP: &str = "\
 cargo xtask: keep everything derived from spec/openapi.yaml honest
 
 USAGE:
     cargo xtask generate [--root DIR]
-    cargo xtask check [--root DIR] [--upstream PATH]
+    cargo xtask check [--root DIR] [--upstream PATH|URL [--upstream-timeout SECONDS]]
     cargo xtask lint [--root DIR]
     cargo xtask bench [--report] [--quick]
     cargo xtask simulate [--report]
@@ -37,9 +41,12 @@ COMMANDS:
                    unused; every example validates against its schema (JSON Schema);
                  - the generated Rust types match the spec's components (property names,
                    requiredness, types, enum values, nullability), via their schemars schemas;
-                 - with --upstream PATH: our two operations differ from the vendor's published
+                 - every operation declares x-idempotent and info declares x-rate-limits, as
+                   the generator reads them;
+                 - with --upstream PATH|URL: our operations differ from the vendor's published
                    document only where spec/upstream-deviations.yaml says so, and every entry
-                   there still differs.
+                   there still differs. A URL (https://api.statsig.com/openapi/20240601.json,
+                   or http:// for a local server) is fetched with a timeout.
     lint       Run Redocly CLI (recommended-strict) and Spectral (spectral:oas) on the spec;
                any error or warning fails. Needs npm; installs the pinned versions under
                target/lint-tools.
@@ -63,7 +70,10 @@ COMMANDS:
 
 OPTIONS:
     --root DIR        The repository to work on (default: this workspace)
-    --upstream PATH   The vendor's OpenAPI document (JSON or YAML) for the drift check
+    --upstream PATH|URL  The vendor's OpenAPI document (JSON or YAML), a file or an
+                      address, for the drift check
+    --upstream-timeout SECONDS
+                      How long to wait for the address to answer (default 30)
     -h, --help        This text
 
 EXIT CODES (check):
@@ -86,7 +96,7 @@ const EXIT_USAGE: u8 = 2;
 struct Options {
     command: String,
     root: PathBuf,
-    upstream: Option<PathBuf>,
+    upstream: Option<drift::Upstream>,
     report: bool,
     quick: bool,
 }
@@ -96,6 +106,7 @@ fn parse_args() -> Result<Option<Options>, String> {
     let mut command = None;
     let mut root = default_root();
     let mut upstream = None;
+    let mut timeout = DEFAULT_UPSTREAM_TIMEOUT;
     let (mut report, mut quick) = (false, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -103,8 +114,21 @@ fn parse_args() -> Result<Option<Options>, String> {
             "--quick" => quick = true,
             "-h" | "--help" | "help" => return Ok(None),
             "--root" => root = PathBuf::from(args.next().ok_or("--root needs a directory")?),
-            "--upstream" => {
-                upstream = Some(PathBuf::from(args.next().ok_or("--upstream needs a path")?))
+            "--upstream" => upstream = Some(args.next().ok_or("--upstream needs a path or a URL")?),
+            "--upstream-timeout" => {
+                let seconds = args
+                    .next()
+                    .ok_or("--upstream-timeout needs a number of seconds")?;
+                timeout = seconds
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        format!(
+                            "--upstream-timeout: {seconds:?} is not a positive number of seconds"
+                        )
+                    })?;
             }
             "generate" | "check" | "lint" | "bench" | "simulate" if command.is_none() => {
                 command = Some(arg)
@@ -116,7 +140,7 @@ fn parse_args() -> Result<Option<Options>, String> {
     Ok(Some(Options {
         command,
         root,
-        upstream,
+        upstream: upstream.map(|text| drift::Upstream::parse(&text, timeout)),
         report,
         quick,
     }))
@@ -143,7 +167,7 @@ fn main() -> ExitCode {
     };
     match options.command.as_str() {
         "generate" => generate(&options.root),
-        "check" => check(&options.root, options.upstream.as_deref()),
+        "check" => check(&options.root, options.upstream.as_ref()),
         "lint" => lint::run(&options.root),
         "bench" => bench::run(&options.root, options.report, options.quick),
         "simulate" => bench::simulate(&options.root, options.report),
@@ -166,7 +190,7 @@ fn generate(root: &Path) -> ExitCode {
     }
 }
 
-fn check(root: &Path, upstream: Option<&Path>) -> ExitCode {
+fn check(root: &Path, upstream: Option<&drift::Upstream>) -> ExitCode {
     let mut exit = 0u8;
     let mut fail = |code: u8, title: &str, problems: &[String]| {
         if problems.is_empty() {
@@ -204,7 +228,9 @@ fn check(root: &Path, upstream: Option<&Path>) -> ExitCode {
     }
 
     match upstream {
-        None => println!("skipped: drift against the vendor's document (no --upstream PATH given)"),
+        None => {
+            println!("skipped: drift against the vendor's document (no --upstream PATH|URL given)")
+        }
         Some(path) => match drift::check(root, path) {
             Ok(problems) => fail(
                 EXIT_DRIFT,

@@ -354,3 +354,156 @@ fn a_stale_or_orphaned_man_page_fails_the_check_and_generate_mends_it() {
     let (code, out) = xtask(dir.path(), &["check"]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// Serves `document` at `/openapi/20240601.json` on 127.0.0.1 and runs `check --upstream`
+/// with its address; returns (exit code, output).
+async fn check_against_served(dir: &Path, document: String) -> (i32, String) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/openapi/20240601.json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_string(document),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let url = format!("{}/openapi/20240601.json", server.uri());
+    let root = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || xtask(&root, &["check", "--upstream", &url]))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_is_checked_against_a_document_fetched_from_an_address() {
+    let dir = copy();
+    let upstream = std::fs::read_to_string(synthetic_upstream(dir.path())).unwrap();
+    std::fs::write(
+        dir.path().join("spec/upstream-deviations.yaml"),
+        SYNTHETIC_DEVIATIONS,
+    )
+    .unwrap();
+    let (code, out) = check_against_served(dir.path(), upstream.clone()).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("drift: 4 difference(s)"), "{out}");
+    // The fetched document is compared as a file would be: an unlisted difference fails.
+    let drifted = upstream.replace("\"maxItems\":1000", "\"maxItems\":999");
+    assert_ne!(drifted, upstream);
+    let (code, out) = check_against_served(dir.path(), drifted).await;
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("unlisted difference"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_deviations_hold_against_the_shared_copy_served_from_an_address() {
+    let upstream = repo().join("../shared/upstream/statsig-console-openapi-20240601.json");
+    let Ok(document) = std::fs::read_to_string(&upstream) else {
+        eprintln!("skipped: {} is not here", upstream.display());
+        return;
+    };
+    let dir = copy();
+    let (code, out) = check_against_served(dir.path(), document).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok: differences from the vendor's document"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_address_that_does_not_answer_fails_with_a_clear_message() {
+    let dir = copy();
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/openapi/20240601.json",
+        silent.local_addr().unwrap()
+    );
+    let (code, out) = xtask(
+        dir.path(),
+        &["check", "--upstream", &url, "--upstream-timeout", "0.5"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "cannot fetch the vendor's document from {url}: no answer within 0.5 s"
+        )),
+        "{out}"
+    );
+    drop(silent);
+
+    // Nothing listens at all.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/openapi/20240601.json",
+        closed.local_addr().unwrap()
+    );
+    drop(closed);
+    let (code, out) = xtask(dir.path(), &["check", "--upstream", &url]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!(
+            "cannot fetch the vendor's document from {url}: cannot connect"
+        )),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_that_answers_an_error_or_no_document_fails_naming_it() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(path("/gone.json"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(path("/page.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>: [unclosed"))
+        .mount(&server)
+        .await;
+    let dir = copy();
+    for (file, expected) in [
+        ("gone.json", "the server answered 404 Not Found"),
+        ("page.json", "the answer is neither JSON nor YAML"),
+    ] {
+        let url = format!("{}/{file}", server.uri());
+        let root = dir.path().to_path_buf();
+        let (code, out) = tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || xtask(&root, &["check", "--upstream", &url])
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains(&format!(
+                "cannot fetch the vendor's document from {url}: {expected}"
+            )),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_upstream_timeout_is_a_usage_error() {
+    let (code, out) = xtask(
+        &repo(),
+        &[
+            "check",
+            "--upstream",
+            "https://example.invalid/x.json",
+            "--upstream-timeout",
+            "soon",
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("--upstream-timeout: \"soon\" is not a positive number of seconds"),
+        "{out}"
+    );
+}
