@@ -1,15 +1,18 @@
 //! Third-party linters on the spec: Redocly CLI (recommended-strict) and Spectral (spectral:oas).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const REDOCLY: &str = "@redocly/cli@2.77.0";
 const SPECTRAL: &str = "@stoplight/spectral-cli@6.16.3";
 
-pub fn run(root: &Path) -> ExitCode {
+/// The directory of the pinned tools' executables (`target/lint-tools/node_modules/.bin`),
+/// installing Redocly CLI and Spectral with npm first when they are not there. `cargo xtask
+/// docs` renders the reference page with the same Redocly CLI.
+pub fn tools(root: &Path) -> Result<PathBuf, String> {
     let tools = root.join("target/lint-tools");
-    let installed = |bin: &str| tools.join("node_modules/.bin").join(bin).exists();
-    if !installed("redocly") || !installed("spectral") {
+    let bin = tools.join("node_modules/.bin");
+    if !bin.join("redocly").exists() || !bin.join("spectral").exists() {
         println!("installing {REDOCLY} and {SPECTRAL} under target/lint-tools");
         let status = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
@@ -17,11 +20,20 @@ pub fn run(root: &Path) -> ExitCode {
             .args([REDOCLY, SPECTRAL])
             .status();
         if !status.is_ok_and(|s| s.success()) {
-            eprintln!("error: npm could not install the linters");
-            return ExitCode::from(2);
+            return Err("npm could not install the linters".to_string());
         }
     }
-    let bin = tools.join("node_modules/.bin");
+    Ok(bin)
+}
+
+pub fn run(root: &Path) -> ExitCode {
+    let bin = match tools(root) {
+        Ok(bin) => bin,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let spec = root.join("spec/openapi.yaml");
     let redocly = Command::new(bin.join("redocly"))
         .current_dir(root)

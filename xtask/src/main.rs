@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod bench;
+mod docs;
 mod drift;
 mod lint;
 mod spec_check;
@@ -22,6 +23,7 @@ USAGE:
     cargo xtask generate [--root DIR]
     cargo xtask check [--root DIR] [--upstream PATH|URL [--upstream-timeout SECONDS]]
     cargo xtask lint [--root DIR]
+    cargo xtask docs [--root DIR] [--browser-test]
     cargo xtask bench [--report] [--quick]
     cargo xtask simulate [--report]
 
@@ -50,6 +52,14 @@ COMMANDS:
     lint       Run Redocly CLI (recommended-strict) and Spectral (spectral:oas) on the spec;
                any error or warning fails. Needs npm; installs the pinned versions under
                target/lint-tools.
+    docs       Render the spec to one static HTML page for other teams,
+               target/reference/index.html (Redocly CLI's build-docs, Redoc inlined: it
+               loads nothing from the network), with each operation's x-idempotent and the
+               x-rate-limits written out as prose. --browser-test then opens it in headless
+               Chromium (playwright-core, installed under target/reference-tools; Chromium at
+               $CHROMIUM or /usr/bin/chromium) and checks that both operations, their
+               examples, the 429 response with its Retry-After header, the rate limits and
+               the idempotency are shown; it writes screenshots beside the page.
     bench      Run benches/compare.rs: this crate against a hand-written reqwest + serde
                baseline, per request (sequential, 64 concurrent), per payload (a PATCH of
                100 000 ids, a team of 10 000 members), with and without retries and rate
@@ -81,7 +91,8 @@ EXIT CODES (check):
     4     an artifact is stale: run `cargo xtask generate` and review the diff
     5     the spec drifted from the vendor's document (unlisted or stale deviation)
     100   the spec itself is wrong (structure, $refs, examples, or generated types disagree)
-    2     usage error, or a file could not be read or written
+    2     usage error, a file could not be read or written, or the --upstream URL could
+          not be fetched
 
 WORKFLOW:
     edit spec/openapi.yaml -> cargo xtask generate -> review the diff -> cargo xtask check
@@ -99,6 +110,7 @@ struct Options {
     upstream: Option<drift::Upstream>,
     report: bool,
     quick: bool,
+    browser_test: bool,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -107,11 +119,12 @@ fn parse_args() -> Result<Option<Options>, String> {
     let mut root = default_root();
     let mut upstream = None;
     let mut timeout = DEFAULT_UPSTREAM_TIMEOUT;
-    let (mut report, mut quick) = (false, false);
+    let (mut report, mut quick, mut browser_test) = (false, false, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--report" => report = true,
             "--quick" => quick = true,
+            "--browser-test" => browser_test = true,
             "-h" | "--help" | "help" => return Ok(None),
             "--root" => root = PathBuf::from(args.next().ok_or("--root needs a directory")?),
             "--upstream" => upstream = Some(args.next().ok_or("--upstream needs a path or a URL")?),
@@ -130,7 +143,7 @@ fn parse_args() -> Result<Option<Options>, String> {
                         )
                     })?;
             }
-            "generate" | "check" | "lint" | "bench" | "simulate" if command.is_none() => {
+            "generate" | "check" | "lint" | "docs" | "bench" | "simulate" if command.is_none() => {
                 command = Some(arg)
             }
             other => return Err(format!("unexpected argument {other:?}")),
@@ -143,6 +156,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         upstream: upstream.map(|text| drift::Upstream::parse(&text, timeout)),
         report,
         quick,
+        browser_test,
     }))
 }
 
@@ -169,6 +183,7 @@ fn main() -> ExitCode {
         "generate" => generate(&options.root),
         "check" => check(&options.root, options.upstream.as_ref()),
         "lint" => lint::run(&options.root),
+        "docs" => docs::run(&options.root, options.browser_test),
         "bench" => bench::run(&options.root, options.report, options.quick),
         "simulate" => bench::simulate(&options.root, options.report),
         _ => ExitCode::from(EXIT_USAGE),
