@@ -867,6 +867,16 @@ mod declared_tests {
                 "`info.x-rate-limits`.read: `December` is not a date",
             ),
             (
+                "    read: \"2026-12-01\"\n",
+                "    read: \"2026/12/01\"\n",
+                "`2026/12/01` is not a date",
+            ),
+            (
+                "    read: \"2026-12-01\"\n",
+                "    read: \"2026-12-011\"\n",
+                "`2026-12-011` is not a date",
+            ),
+            (
                 "    source: https://",
                 "    source: http://",
                 "is not an https:// address",
