@@ -447,9 +447,38 @@ fn an_address_that_does_not_answer_fails_with_a_clear_message() {
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains(&format!(
-            "cannot fetch the vendor's document from {url}: cannot connect"
+            "cannot fetch the vendor's document from {url}: cannot connect (Connection refused"
         )),
         "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operation_missing_from_the_fetched_document_is_named_with_its_address() {
+    let dir = copy();
+    let mut upstream: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(synthetic_upstream(dir.path())).unwrap())
+            .unwrap();
+    upstream["paths"]
+        .as_object_mut()
+        .unwrap()
+        .remove("/console/v1/users/teams");
+    std::fs::write(
+        dir.path().join("spec/upstream-deviations.yaml"),
+        SYNTHETIC_DEVIATIONS,
+    )
+    .unwrap();
+    let (code, out) = check_against_served(dir.path(), upstream.to_string()).await;
+    assert_eq!(code, 5, "{out}");
+    let line = out
+        .lines()
+        .find(|line| line.contains("POST /console/v1/users/teams is not in the document"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.trim_start_matches([' ', '-'])
+            .starts_with("http://127.0.0.1:")
+            && line.contains("/openapi/20240601.json: POST"),
+        "{line}"
     );
 }
 
