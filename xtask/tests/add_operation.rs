@@ -8,18 +8,14 @@
 //!
 //! The scratch workspace builds in `target/scratch-add-operation`, which later runs reuse.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::{copy_dir, repo};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// The vendor's Get Experiment Overrides, as a maintainer adds it to the path item the
 /// partial update already has.
@@ -137,19 +133,6 @@ fn scratch_manifest(manifest: &str, codegen: &Path) -> String {
     out
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The library (manifest, build script, `src/`, `spec/`, lockfile) and the probe, in `dir`.
 fn scratch_workspace(dir: &Path) {
     let repo = repo();
@@ -195,9 +178,8 @@ fn run(command: &mut Command) -> (bool, String) {
 }
 
 fn xtask(dir: &Path, command: &str) -> (bool, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([command, "--root"])
-        .arg(dir))
+    let (code, out) = common::xtask(dir, &[command]);
+    (code == 0, out)
 }
 
 /// Builds and runs the probe against `base_url` (no `--locked`: the copied lockfile loses the
@@ -238,8 +220,18 @@ async fn flaky_console() -> MockServer {
     server
 }
 
-async fn requests_received(server: &MockServer) -> usize {
-    server.received_requests().await.unwrap_or_default().len()
+/// Runs the probe against a fresh [`flaky_console`]: (its output, the requests the server got).
+async fn probe_against_flaky_console(dir: &Path) -> (String, usize) {
+    let server = flaky_console().await;
+    let (ran, out) = tokio::task::spawn_blocking({
+        let (dir, url) = (dir.to_path_buf(), server.uri());
+        move || cargo_run_probe(&dir, &url)
+    })
+    .await
+    .unwrap();
+    assert!(ran, "{out}");
+    let received = server.received_requests().await.unwrap_or_default().len();
+    (out, received)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,14 +252,7 @@ async fn an_operation_added_to_the_spec_is_generated_classified_and_retried_with
     assert!(checked, "{out}");
 
     // Idempotent: the scratch program lists it so, and its 503 is retried.
-    let server = flaky_console().await;
-    let (ran, out) = tokio::task::spawn_blocking({
-        let (dir, url) = (dir.to_path_buf(), server.uri());
-        move || cargo_run_probe(&dir, &url)
-    })
-    .await
-    .unwrap();
-    assert!(ran, "{out}");
+    let (out, received) = probe_against_flaky_console(dir).await;
     assert!(
         out.contains("operation getExperimentOverrides GET /console/v1/experiments/{id}/overrides get_experiment_overrides idempotent=true"),
         "{out}"
@@ -286,7 +271,7 @@ async fn an_operation_added_to_the_spec_is_generated_classified_and_retried_with
         out.contains("answered 200 OK with 1 user-ID override entries"),
         "{out}"
     );
-    assert_eq!(requests_received(&server).await, 2, "a 503 and its retry");
+    assert_eq!(received, 2, "a 503 and its retry");
 
     // Declared not idempotent, the same 503 is returned after one attempt.
     edit(
@@ -294,20 +279,13 @@ async fn an_operation_added_to_the_spec_is_generated_classified_and_retried_with
         "      x-idempotent: true\n      tags:\n        - Experiments\n      summary: Get Experiment Overrides",
         "      x-idempotent: false\n      tags:\n        - Experiments\n      summary: Get Experiment Overrides",
     );
-    let server = flaky_console().await;
-    let (ran, out) = tokio::task::spawn_blocking({
-        let (dir, url) = (dir.to_path_buf(), server.uri());
-        move || cargo_run_probe(&dir, &url)
-    })
-    .await
-    .unwrap();
-    assert!(ran, "{out}");
+    let (out, received) = probe_against_flaky_console(dir).await;
     assert!(
         out.contains("getExperimentOverrides GET /console/v1/experiments/{id}/overrides get_experiment_overrides idempotent=false"),
         "{out}"
     );
     assert!(out.contains("failed: "), "{out}");
-    assert_eq!(requests_received(&server).await, 1, "no retry");
+    assert_eq!(received, 1, "no retry");
 
     // Undeclared: the build fails, naming the spec file and the operation.
     edit(
