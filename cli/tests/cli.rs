@@ -16,19 +16,7 @@ use common::*;
 async fn overrides_add_streams_an_ids_file_into_the_fake() {
     let console = fake().await;
     let file = ids_file(2500);
-    let output = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(file.path()),
-        ],
-    )
-    .await;
+    let output = run(&console, &add_ids_file(path(file.path()), &[])).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(ids_in(&console, "Test"), 2500);
     assert!(
@@ -179,16 +167,7 @@ async fn a_dry_run_sends_nothing_and_needs_no_key() {
     let file = ids_file(2500);
     let output = run_with(
         &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(file.path()),
-            "--dry-run",
-        ],
+        &add_ids_file(path(file.path()), &["--dry-run"]),
         None,
         None,
     )
@@ -297,17 +276,7 @@ async fn a_fault_from_the_third_request_on_exits_6_with_the_applied_count() {
     let file = ids_file(5000);
     let output = run(
         &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(file.path()),
-            "--output",
-            "json",
-        ],
+        &add_ids_file(path(file.path()), &["--output", "json"]),
     )
     .await;
     assert_eq!(code(&output), 6, "{}", stderr(&output));
@@ -786,19 +755,7 @@ async fn ctrl_c_during_an_update_sends_nothing_more_and_exits_130_with_the_accou
 async fn an_ids_file_as_windows_tools_write_it_lands_exactly_its_ids() {
     let console = fake().await;
     let (_dir, bom) = file_with("ids.txt", "\u{feff}u1\r\nu2\r\n");
-    let output = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(&bom),
-        ],
-    )
-    .await;
+    let output = run(&console, &add_ids_file(path(&bom), &[])).await;
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let ids: Vec<String> = console.overrides(EXPERIMENT).unwrap().user_id_overrides[0]
         .ids
@@ -806,19 +763,7 @@ async fn an_ids_file_as_windows_tools_write_it_lands_exactly_its_ids() {
     assert_eq!(ids, ["u1", "u2"]);
     console.clear_journal();
     let (_dir, hidden) = file_with("ids.txt", "u3\nu\u{200b}4\n");
-    let output = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(&hidden),
-        ],
-    )
-    .await;
+    let output = run(&console, &add_ids_file(path(&hidden), &[])).await;
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("line 2"), "{}", stderr(&output));
     assert!(stderr(&output).contains("U+200B"), "{}", stderr(&output));

@@ -54,20 +54,7 @@ async fn successes() {
     .await;
     insta::assert_snapshot!("overrides_add_one_id", shown(&console, &one, &[]));
     let file = ids_file(2500);
-    let many = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(file.path()),
-            "--quiet",
-        ],
-    )
-    .await;
+    let many = run(&console, &add_ids_file(path(file.path()), &["--quiet"])).await;
     insta::assert_snapshot!("overrides_add_an_ids_file", shown(&console, &many, &[]));
     let repeated = run(
         &console,
@@ -116,16 +103,7 @@ async fn dry_runs() {
     let file = ids_file(2500);
     let add = run_with(
         &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(file.path()),
-            "--dry-run",
-        ],
+        &add_ids_file(path(file.path()), &["--dry-run"]),
         None,
         None,
     )
@@ -178,22 +156,11 @@ async fn failures() {
         "--ids",
         "u1",
     ];
+    let add_once = [add.as_slice(), &["--no-retry"]].concat();
     let no_key = run_with(&console, &add, None, None).await;
     insta::assert_snapshot!("failure_no_key", shown(&console, &no_key, &[]));
     let (_dir, hidden) = file_with("ids.txt", "u1\nu\u{200b}2\n");
-    let invisible = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(&hidden),
-        ],
-    )
-    .await;
+    let invisible = run(&console, &add_ids_file(path(&hidden), &[])).await;
     insta::assert_snapshot!(
         "failure_invisible_character",
         shown(&console, &invisible, &[&hidden])
@@ -225,36 +192,10 @@ async fn failures() {
     .await;
     insta::assert_snapshot!("failure_not_found", shown(&console, &missing, &[]));
     console.inject(Fault::status(429, "Too many requests.").times(1));
-    let throttled = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids",
-            "u1",
-            "--no-retry",
-        ],
-    )
-    .await;
+    let throttled = run(&console, &add_once).await;
     insta::assert_snapshot!("failure_rate_limited", shown(&console, &throttled, &[]));
     console.inject(Fault::status(500, "Internal error.").times(1));
-    let server = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids",
-            "u1",
-            "--no-retry",
-        ],
-    )
-    .await;
+    let server = run(&console, &add_once).await;
     insta::assert_snapshot!("failure_server_error", shown(&console, &server, &[]));
     console.inject(
         Fault::status(404, "Experiment checkout_flow not found.")
@@ -263,20 +204,7 @@ async fn failures() {
             .times(100),
     );
     let file = ids_file(5500);
-    let partial = run(
-        &console,
-        &[
-            "overrides",
-            "add",
-            EXPERIMENT,
-            "--group",
-            "Test",
-            "--ids-file",
-            path(file.path()),
-            "--quiet",
-        ],
-    )
-    .await;
+    let partial = run(&console, &add_ids_file(path(file.path()), &["--quiet"])).await;
     insta::assert_snapshot!("failure_partially_applied", shown(&console, &partial, &[]));
     let refused = run(&console, &["overrides", "add", EXPERIMENT, "--ids", "u1"]).await;
     insta::assert_snapshot!("failure_command_line", shown(&console, &refused, &[]));

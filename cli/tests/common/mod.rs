@@ -59,6 +59,21 @@ pub fn code(output: &Output) -> i32 {
     output.status.code().expect("exited, not killed")
 }
 
+/// `overrides add EXPERIMENT --group Test --ids-file FILE`, then `more`.
+pub fn add_ids_file<'a>(file: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "overrides",
+        "add",
+        EXPERIMENT,
+        "--group",
+        "Test",
+        "--ids-file",
+        file,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
 pub fn ids_file(count: usize) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     writeln!(file, "# beta cohort, exported for the test").unwrap();
