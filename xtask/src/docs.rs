@@ -17,14 +17,9 @@ const TITLE: &str = "Statsig Console API: the statsig-console subset";
 
 /// The spec as the page shows it: the declarations added to the descriptions.
 pub fn reference_spec(root: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(root.join("spec/openapi.yaml"))
-        .map_err(|e| format!("spec/openapi.yaml: cannot read: {e}"))?;
-    let openapi = statsig_console_codegen::parse_spec(Path::new("spec/openapi.yaml"), &text)
-        .map_err(|e| e.to_string())?;
+    let (openapi, mut spec) = crate::spec_check::load_both(root)?;
     let declared = declared::read(&openapi)
         .map_err(|problems| format!("spec/openapi.yaml: {}", problems.join("; ")))?;
-    let mut spec: Value = serde_norway::from_str(&text)
-        .map_err(|e| format!("spec/openapi.yaml: not valid YAML: {e}"))?;
     describe_rate_limits(&mut spec, &declared);
     for operation in &declared.operations {
         let description = spec
@@ -147,15 +142,7 @@ fn render(root: &Path) -> Result<PathBuf, String> {
 fn check_in_browser(root: &Path, page: &Path) -> Result<(), String> {
     let tools = root.join("target/reference-tools");
     if !tools.join("node_modules/playwright-core").exists() {
-        println!("installing {PLAYWRIGHT} under target/reference-tools");
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(&tools)
-            .arg(PLAYWRIGHT)
-            .status();
-        if !status.is_ok_and(|s| s.success()) {
-            return Err(format!("npm could not install {PLAYWRIGHT}"));
-        }
+        crate::lint::npm_install(&tools, &[PLAYWRIGHT])?;
     }
     let chromium = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
@@ -215,9 +202,7 @@ mod tests {
     #[test]
     fn periods_read_in_minutes_when_whole() {
         let mut spec = serde_json::json!({"info": {"description": "Intro."}});
-        let text = std::fs::read_to_string(root().join("spec/openapi.yaml")).unwrap();
-        let openapi =
-            statsig_console_codegen::parse_spec(Path::new("spec/openapi.yaml"), &text).unwrap();
+        let (openapi, _) = crate::spec_check::load_both(&root()).unwrap();
         let mut declared = declared::read(&openapi).unwrap();
         declared.rate_limits.burst.period_seconds = 90;
         declared.rate_limits.rejected_attempts_count = false;

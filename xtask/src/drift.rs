@@ -9,10 +9,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::spec_check::METHODS;
+
 const DEVIATIONS: &str = "spec/upstream-deviations.yaml";
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 const MAX_DEPTH: usize = 24;
 
 /// One listed, explained difference.

@@ -13,17 +13,28 @@ pub fn tools(root: &Path) -> Result<PathBuf, String> {
     let tools = root.join("target/lint-tools");
     let bin = tools.join("node_modules/.bin");
     if !bin.join("redocly").exists() || !bin.join("spectral").exists() {
-        println!("installing {REDOCLY} and {SPECTRAL} under target/lint-tools");
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(&tools)
-            .args([REDOCLY, SPECTRAL])
-            .status();
-        if !status.is_ok_and(|s| s.success()) {
-            return Err("npm could not install the linters".to_string());
-        }
+        npm_install(&tools, &[REDOCLY, SPECTRAL])?;
     }
     Ok(bin)
+}
+
+/// Installs the pinned npm `packages` under `prefix` (a folder of `target/`).
+pub fn npm_install(prefix: &Path, packages: &[&str]) -> Result<(), String> {
+    println!(
+        "installing {} under {}",
+        packages.join(" and "),
+        prefix.display()
+    );
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(prefix)
+        .args(packages)
+        .status();
+    if status.is_ok_and(|s| s.success()) {
+        Ok(())
+    } else {
+        Err(format!("npm could not install {}", packages.join(" and ")))
+    }
 }
 
 pub fn run(root: &Path) -> ExitCode {

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use statsig_console_mock::schema::to_json_schema;
 
 const SPEC: &str = "spec/openapi.yaml";
-const METHODS: &[&str] = &[
+/// The HTTP methods an OpenAPI path item may hold, in its order.
+pub const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
@@ -17,7 +18,7 @@ pub fn load(root: &Path) -> Result<Value, String> {
 }
 
 /// The spec as OpenAPI (for the generator's readers) and as JSON values.
-fn load_both(root: &Path) -> Result<(openapiv3::OpenAPI, Value), String> {
+pub fn load_both(root: &Path) -> Result<(openapiv3::OpenAPI, Value), String> {
     let path = root.join(SPEC);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{SPEC}: cannot read: {e}"))?;
     let openapi =
