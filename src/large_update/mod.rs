@@ -485,6 +485,11 @@ async fn stop_signalled(stop: &mut Option<StopSignal<'_>>) {
 /// What an intermediate request came to, with what it carried.
 type Settled = (u64, u64, Result<(), Error>);
 
+/// Notes a request that failed after the update's first failure: the update reports the first.
+fn also_failed(error: &Error) {
+    tracing::debug!(%error, "a request in flight also failed after the update's first failure");
+}
+
 impl Run<'_, '_> {
     /// Sends `requests` in order: each after a rate-limit slot is free, up to the concurrency
     /// in flight (one until the first has been applied), and the last one alone after all the
@@ -574,9 +579,7 @@ impl Run<'_, '_> {
         while let Some((ids, overrides, result)) = in_flight.next().await {
             match result {
                 Ok(()) => self.applied(ids, overrides),
-                Err(error) => {
-                    tracing::debug!(%error, "a request in flight also failed after the update's first failure");
-                }
+                Err(error) => also_failed(&error),
             }
         }
         Err(self.partial_failure(cause))
@@ -611,9 +614,7 @@ impl Run<'_, '_> {
         match result {
             Ok(()) => self.applied(ids, overrides),
             Err(error) if failure.is_none() => *failure = Some(error),
-            Err(error) => {
-                tracing::debug!(%error, "a request in flight also failed after the update's first failure");
-            }
+            Err(error) => also_failed(&error),
         }
     }
 
